@@ -1,0 +1,93 @@
+"""Integration: the real `dvc` and `git` on a tiny configuration of the real pipeline."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from fmnist.io import read_json
+
+ROOT = Path(__file__).resolve().parents[1]
+DEBIAN_DATA = Path("/usr/share/datasets/fashion-mnist")
+TINY = {"data": {"subset": 600}, "epochs": 1, "batch_size": 32}
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not DEBIAN_DATA.is_dir(),
+                       reason="needs Debian's dataset-fashion-mnist (make test installs it)"),
+]
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep-merge `override` into a copy of `base`."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) else value
+    return out
+
+
+def run(repo: Path, *args: str) -> str:
+    """Run a command in `repo` with a git identity of its own; fail the test on error."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
+           "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid",
+           "DVC_NO_ANALYTICS": "1",
+           # the stages' `python` and `dvc` must be this interpreter's, whatever PATH says
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh git+DVC repository holding the pipeline with tiny params, after `dvc repro`."""
+    repo = tmp_path_factory.mktemp("pipeline")
+    for name in ("dvc.yaml", ".dvcignore"):
+        shutil.copy(ROOT / name, repo / name)
+    for folder in ("stages", "src"):
+        shutil.copytree(ROOT / folder, repo / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
+    params["data"]["mirrors"] = [str(DEBIAN_DATA)]
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (repo / ".gitignore").write_text("/data/\n/models/\ndvc_plots/\n")
+    run(repo, "git", "init", "-q", "-b", "main")
+    run(repo, "dvc", "init", "-q")
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-q", "-m", "pipeline")
+    run(repo, "dvc", "repro")
+    return repo
+
+
+def test_fetch_copies_verified_raw_files(repo):
+    raw = sorted(p.name for p in (repo / "data" / "raw").iterdir())
+    assert raw == sorted(p.name for p in DEBIAN_DATA.glob("*.gz"))
+
+
+def test_prepared_tensors(repo):
+    counts = read_json(repo / "metrics" / "prepare.json")
+    assert counts["train"]["samples"] == 480 and counts["val"]["samples"] == 120
+    assert counts["test"]["samples"] == 600
+    for split in ("train", "val", "test"):
+        data = torch.load(repo / "data" / "prepared" / f"{split}.pt", weights_only=True)
+        x, y = data["x"], data["y"]
+        assert x.shape == (counts[split]["samples"], 1, 28, 28) and x.dtype == torch.float32
+        assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0 and float(x.max()) > 0.5
+        assert y.shape == (len(x), 10)
+        assert torch.equal(y.sum(dim=1), torch.ones(len(x)))
+        assert set(y.unique().tolist()) == {0.0, 1.0}
+        assert sum(counts[split]["per_class"].values()) == len(x)
+    for figure in ("class_samples.png", "batch_samples.png"):
+        assert (repo / "plots" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_repro_again_is_a_no_op(repo):
+    out = run(repo, "dvc", "status")
+    assert "up to date" in out
