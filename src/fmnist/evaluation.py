@@ -1,0 +1,210 @@
+"""Test-set statistics: confusion matrix, per-class precision/recall, and the stats figure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from fmnist.idx import CLASS_NAMES
+from fmnist.io import save_figure
+
+DECIMALS = 6  # rounding of every float in the stats, so metrics files stay byte-stable
+
+
+def logits_to_onehot(logits: torch.Tensor | np.ndarray) -> np.ndarray:
+    """One-hot int64 rows [N, K] marking each row's largest logit (the first one on ties)."""
+    if isinstance(logits, torch.Tensor):
+        logits = logits.detach().cpu().numpy()
+    logits = np.asarray(logits)
+    if logits.ndim != 2 or logits.shape[1] == 0:
+        raise ValueError(f"logits_to_onehot: logits must be [N, K] with K >= 1, got {logits.shape}")
+    return np.eye(logits.shape[1], dtype=np.int64)[logits.argmax(axis=1)]
+
+
+def confusion_matrix(predicted: np.ndarray, actual: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts [K, K] of samples per (actual, predicted) class: rows actual, columns predicted."""
+    predicted = _check_indices(predicted, num_classes, "confusion_matrix", "predicted")
+    actual = _check_indices(actual, num_classes, "confusion_matrix", "actual")
+    if len(predicted) != len(actual):
+        raise ValueError(f"confusion_matrix: {len(predicted)} predicted classes "
+                         f"but {len(actual)} actual classes")
+    # Flat cell index actual*K + predicted, counted, then [K*K] -> [K, K].
+    counts = np.bincount(actual * num_classes + predicted, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+
+
+def classification_stats(
+    predictions_onehot: np.ndarray, labels_onehot: np.ndarray, class_names: Sequence[str]
+) -> dict[str, Any]:
+    """Accuracy, macro precision/recall and per-class precision/recall, rounded to 6 decimals.
+
+    A class never predicted has precision 0.0 and a class absent from the labels has recall 0.0
+    (instead of 0/0 = NaN, which JSON cannot hold); both zeros count in the macro averages, so
+    a model that ignores a class is penalised rather than averaged over fewer classes.
+    """
+    _check_onehot_pair(predictions_onehot, labels_onehot, class_names, "classification_stats")
+    cm = confusion_matrix(predictions_onehot.argmax(axis=1), labels_onehot.argmax(axis=1),
+                          len(class_names))
+    precision, recall = _precision_recall(cm)
+    return {
+        "accuracy": _round(np.trace(cm) / cm.sum()),
+        "macro_precision": _round(precision.mean()),
+        "macro_recall": _round(recall.mean()),
+        "per_class": {
+            name: {"precision": _round(p), "recall": _round(r)}
+            for name, p, r in zip(class_names, precision, recall, strict=True)
+        },
+    }
+
+
+def plot_stats(
+    predictions: np.ndarray,
+    labels: np.ndarray,
+    path: str | Path = "stats.png",
+    class_names: Sequence[str] = CLASS_NAMES,
+) -> dict[str, Any]:
+    """Write the confusion matrix and per-class recall/precision to `path`; return the stats."""
+    _check_onehot_pair(predictions, labels, class_names, "plot_stats")
+    stats = classification_stats(predictions, labels, class_names)
+    cm = confusion_matrix(predictions.argmax(axis=1), labels.argmax(axis=1), len(class_names))
+
+    fig = Figure(figsize=(17, 7.5))
+    ax_cm, ax_bars = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.15]})
+    _draw_confusion(ax_cm, cm, class_names, stats["accuracy"])
+    _draw_precision_recall(ax_bars, stats, class_names)
+    fig.tight_layout()
+    save_figure(path, fig)
+    return stats
+
+
+def confusion_records(
+    predicted: np.ndarray, actual: np.ndarray, class_names: Sequence[str]
+) -> list[dict[str, str]]:
+    """One `{"actual": name, "predicted": name}` row per sample, for DVC's `confusion` template."""
+    predicted = _check_indices(predicted, len(class_names), "confusion_records", "predicted")
+    actual = _check_indices(actual, len(class_names), "confusion_records", "actual")
+    if len(predicted) != len(actual):
+        raise ValueError(f"confusion_records: {len(predicted)} predicted classes "
+                         f"but {len(actual)} actual classes")
+    return [{"actual": class_names[a], "predicted": class_names[p]}
+            for a, p in zip(actual.tolist(), predicted.tolist(), strict=True)]
+
+
+def _precision_recall(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class precision (over columns) and recall (over rows), 0.0 where undefined."""
+    hits = np.diag(cm).astype(np.float64)
+    predicted, actual = cm.sum(axis=0), cm.sum(axis=1)
+    precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
+    recall = np.divide(hits, actual, out=np.zeros_like(hits), where=actual > 0)
+    return precision, recall
+
+
+def _draw_confusion(ax: Any, cm: np.ndarray, class_names: Sequence[str], accuracy: float) -> None:
+    """Heatmap of counts with the count written in each cell."""
+    ax.imshow(cm, cmap="Blues")
+    threshold = cm.max() / 2
+    for (row, col), count in np.ndenumerate(cm):
+        ax.text(col, row, str(count), ha="center", va="center", fontsize=8,
+                color="white" if count > threshold else "black")
+    ticks = np.arange(len(class_names))
+    ax.set_xticks(ticks, labels=class_names, rotation=45, ha="right")
+    ax.set_yticks(ticks, labels=class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(f"Confusion matrix (accuracy {accuracy:.4f}, n = {cm.sum()})")
+
+
+def _draw_precision_recall(ax: Any, stats: dict[str, Any], class_names: Sequence[str]) -> None:
+    """Grouped bars of per-class recall and precision with the macro averages as dashed lines."""
+    recall = [stats["per_class"][name]["recall"] for name in class_names]
+    precision = [stats["per_class"][name]["precision"] for name in class_names]
+    x = np.arange(len(class_names))
+    width = 0.4
+    ax.bar(x - width / 2, recall, width, label="recall", color="tab:blue")
+    ax.bar(x + width / 2, precision, width, label="precision", color="tab:orange")
+    ax.axhline(stats["macro_recall"], color="tab:blue", linestyle="--",
+               label=f"macro recall {stats['macro_recall']:.4f}")
+    ax.axhline(stats["macro_precision"], color="tab:orange", linestyle="--",
+               label=f"macro precision {stats['macro_precision']:.4f}")
+    ax.set_xticks(x, labels=class_names, rotation=45, ha="right")
+    ax.set_ylim(0, 1.12)  # headroom so the legend does not cover bars near 1
+    ax.set_ylabel("score")
+    ax.set_title("Recall and precision per class")
+    ax.legend(loc="upper center", ncol=2, fontsize=9)
+
+
+def _check_onehot_pair(
+    predictions: Any, labels: Any, class_names: Sequence[str], caller: str
+) -> None:
+    """Raise ValueError unless both are one-hot numpy arrays [N, K] with K == len(class_names)."""
+    for name, array in (("predictions", predictions), ("labels", labels)):
+        if not isinstance(array, np.ndarray):
+            raise ValueError(f"{caller}: {name} must be a numpy array, got {type(array).__name__}")
+        if array.ndim != 2:
+            raise ValueError(f"{caller}: {name} must be 2-D [N, K], got shape {array.shape}")
+    if predictions.shape != labels.shape:
+        raise ValueError(f"{caller}: predictions {predictions.shape} and labels {labels.shape} "
+                         "differ in shape")
+    n, k = labels.shape
+    if k != len(class_names):
+        raise ValueError(f"{caller}: arrays have {k} columns but there are "
+                         f"{len(class_names)} class names")
+    if n == 0:
+        raise ValueError(f"{caller}: no samples")
+    for name, array in (("predictions", predictions), ("labels", labels)):
+        _check_onehot_rows(array, f"{caller}: {name}")
+
+
+def _check_onehot_rows(array: np.ndarray, what: str) -> None:
+    """Raise ValueError naming the first row that is not exactly one 1 among 0s."""
+    binary = (array == 0) | (array == 1)
+    if not binary.all():
+        row = int(np.argmin(binary.all(axis=1)))
+        raise ValueError(f"{what} must be one-hot rows, row {row} has values other than 0 and 1")
+    sums = array.sum(axis=1)
+    if not (sums == 1).all():
+        row = int(np.argmax(sums != 1))
+        raise ValueError(f"{what} must be one-hot rows, row {row} sums to {sums[row]:g}")
+
+
+def _check_indices(indices: Any, num_classes: int, caller: str, name: str) -> np.ndarray:
+    """Class indices as a 1-D int64 array, each in [0, num_classes)."""
+    array = np.asarray(indices)
+    if array.ndim != 1:
+        raise ValueError(f"{caller}: {name} must be 1-D class indices, got shape {array.shape}")
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{caller}: {name} must be integer class indices, got {array.dtype}")
+    if array.size and (array.min() < 0 or array.max() >= num_classes):
+        raise ValueError(f"{caller}: {name} holds classes outside 0..{num_classes - 1}")
+    return array.astype(np.int64)
+
+
+def _round(value: float) -> float:
+    """A plain float rounded to DECIMALS."""
+    return round(float(value), DECIMALS)
+
+
+def hardest_class(predictions: np.ndarray, labels: np.ndarray,
+                  class_names: Sequence[str] = CLASS_NAMES, top: int = 3) -> dict[str, Any]:
+    """The class of lowest recall and the classes its samples are most often mistaken for."""
+    _check_onehot_pair(predictions, labels, class_names, "hardest_class")
+    cm = confusion_matrix(predictions.argmax(axis=1), labels.argmax(axis=1), len(class_names))
+    _, recall = _precision_recall(cm)
+    k = int(recall.argmin())
+    row = cm[k].copy()
+    row[k] = 0  # only the mistakes
+    order = [j for j in np.argsort(-row, kind="stable")[:top] if row[j] > 0]
+    return {
+        "name": class_names[k],
+        "recall": _round(recall[k]),
+        "samples": int(cm[k].sum()),
+        "mistaken_for": [{"class": class_names[j], "count": int(row[j])} for j in order],
+        "taken_for_it": [  # the other direction: samples of other classes predicted as k
+            {"class": class_names[j], "count": int(cm[j, k])}
+            for j in np.argsort(-cm[:, k], kind="stable") if j != k and cm[j, k] > 0][:top],
+    }
