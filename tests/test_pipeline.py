@@ -16,7 +16,8 @@ from fmnist.io import read_json
 
 ROOT = Path(__file__).resolve().parents[1]
 DEBIAN_DATA = Path("/usr/share/datasets/fashion-mnist")
-TINY = {"data": {"subset": 600}, "epochs": 1, "batch_size": 32}
+TINY = {"data": {"subset": 600}, "epochs": 2, "batch_size": 32,
+        "tune": {"trials": 2, "trial_epochs": 1, "trial_samples": 200, "final_epochs": 1}}
 
 pytestmark = [
     pytest.mark.integration,
@@ -63,6 +64,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-q", "-m", "pipeline")
     run(repo, "dvc", "repro")
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-q", "-m", "first results")
     return repo
 
 
@@ -79,7 +82,7 @@ def test_prepared_tensors(repo):
         data = torch.load(repo / "data" / "prepared" / f"{split}.pt", weights_only=True)
         x, y = data["x"], data["y"]
         assert x.shape == (counts[split]["samples"], 1, 28, 28) and x.dtype == torch.float32
-        assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0 and float(x.max()) > 0.5
+        assert float(x.min()) >= 0.0 and float(x.max()) <= 1.0 and float(x.max()) > 0.5
         assert y.shape == (len(x), 10)
         assert torch.equal(y.sum(dim=1), torch.ones(len(x)))
         assert set(y.unique().tolist()) == {0.0, 1.0}
@@ -88,6 +91,46 @@ def test_prepared_tensors(repo):
         assert (repo / "plots" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_every_stage_wrote_its_outputs(repo):
+    for name in ("verify_ops", "train_custom", "train_torch", "compare", "tune", "test"):
+        assert (repo / "metrics" / f"{name}.json").is_file(), name
+    for name in ("commutativity", "losses", "tune_history", "stats"):
+        assert (repo / "plots" / f"{name}.png").is_file(), name
+    assert read_json(repo / "metrics" / "train_custom.json")["epochs"] == 2
+    tune = read_json(repo / "metrics" / "tune.json")
+    assert tune["trials_run"] == 2 and tune["final_epochs"] == 1
+    test = read_json(repo / "metrics" / "test.json")
+    assert 0.0 <= test["accuracy"] <= 1.0 and len(test["per_class"]) == 10
+    assert len(read_json(repo / "metrics" / "confusion.json")) == 600
+    report = (repo / "reports" / "report.md").read_text()
+    assert f"{test['accuracy']:.4f}" in report and test["hardest_class"]["name"] in report
+
+
 def test_repro_again_is_a_no_op(repo):
     out = run(repo, "dvc", "status")
     assert "up to date" in out
+
+
+def test_metrics_show_lists_every_metrics_file(repo):
+    out = run(repo, "dvc", "metrics", "show")
+    for name in ("prepare", "verify_ops", "train_custom", "train_torch", "compare", "tune",
+                 "test"):
+        assert f"metrics/{name}.json" in out, name
+
+
+def test_experiment_reruns_training_only_and_plots_diff(repo):
+    before = read_json(repo / "metrics" / "train_custom.json")
+    out = run(repo, "dvc", "exp", "run", "-S", "lr=0.05")
+    for untouched in ("fetch", "prepare", "verify_ops", "tune"):
+        assert f"Running stage '{untouched}'" not in out, untouched
+    for rerun in ("train@custom", "train@torch", "compare", "evaluate", "report"):
+        assert f"Running stage '{rerun}'" in out, rerun
+    after = read_json(repo / "metrics" / "train_custom.json")
+    assert after["best_val_loss"] != before["best_val_loss"]
+    assert "0.05" in run(repo, "dvc", "params", "diff")
+
+    run(repo, "dvc", "plots", "diff", "HEAD", "-o", "plots_html")
+    html = (repo / "plots_html" / "index.html").read_text()
+    assert "train_loss" in html and "val_loss" in html
+    logged = (repo / "metrics/live/custom/plots/metrics/train_loss.tsv").read_text().split()
+    assert logged[-1] in html, "the workspace's loss values must be in the rendered plot data"

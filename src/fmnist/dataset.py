@@ -16,7 +16,8 @@ class Dataset:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         if len(samples) != len(labels):
             raise ValueError(
-                f"samples and labels differ in length: {len(samples)} samples, {len(labels)} labels")
+                f"samples and labels differ in length: {len(samples)} samples, "
+                f"{len(labels)} labels")
         self.samples = samples
         self.labels = labels
         self.batch_size = batch_size

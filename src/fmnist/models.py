@@ -14,6 +14,7 @@ Pooling with the default stride 3 would give 8 then 2, too small for the require
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -67,3 +68,28 @@ def copy_weights(source: nn.Module, target: nn.Module) -> None:
     with torch.no_grad():
         for s, d in zip(src, dst, strict=True):
             d.copy_(s)
+
+
+def initial_network(impl: str, seed: int, same_init: bool = True) -> nn.Sequential:
+    """The `impl` network as seeded; with `same_init`, the custom one gets the torch one's weights.
+
+    Both are built from the same seed, so `same_init` isolates the implementation: the two
+    networks then differ only in how their layers compute, not where they start.
+    """
+    torch.manual_seed(seed)
+    reference = build_network("torch")
+    if impl == "torch":
+        return reference
+    torch.manual_seed(seed)
+    network = build_network(impl)
+    if same_init:
+        copy_weights(reference, network)
+    return network
+
+
+def load_network(path: str | Path) -> nn.Sequential:
+    """Rebuild an assignment network saved by the train stage (`{"impl", "state_dict"}`)."""
+    saved = torch.load(path, weights_only=True)
+    network = build_network(saved["impl"])
+    network.load_state_dict(saved["state_dict"])
+    return network
