@@ -14,7 +14,6 @@ from fmnist.dataset import Dataset
 from fmnist.training import EpochResult, fit
 from fmnist.tuned import TunedConfig, TunedNet, build_tuned
 
-
 MIN_SCHEDULE = 16
 
 
