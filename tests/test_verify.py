@@ -13,6 +13,7 @@ import torch
 
 from fmnist import verify
 from fmnist.dataset import Dataset
+from fmnist.errors import VerificationError
 from fmnist.io import save_torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +73,7 @@ def test_checks_on_real_shaped_batches_pass_and_cover_every_layer():
 
 def test_check_forward_names_the_failing_layer():
     metrics = {"tolerance": 1e-5, "layers": {"conv1": {"forward": 2e-5}, "pool1": {"forward": 0.0}}}
-    with pytest.raises(verify.VerificationError, match=r"conv1 \(2e-05\)"):
+    with pytest.raises(VerificationError, match=r"conv1 \(2e-05\)"):
         verify.check_forward(metrics)
 
 

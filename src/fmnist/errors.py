@@ -13,5 +13,9 @@ class ParamError(FmnistError):
     """A parameter in params.yaml is missing or out of range."""
 
 
+class VerificationError(FmnistError):
+    """Our ops disagree with PyTorch's beyond the tolerance."""
+
+
 class TrainingError(FmnistError):
     """Training diverged (NaN or infinite loss)."""

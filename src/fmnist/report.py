@@ -112,7 +112,7 @@ def tuning_section(m: dict[str, Any], plots: str) -> str:
         f"{_plural(t['final_epochs'], 'epoch')} on the whole training split, its best epoch "
         f"({t['best_epoch']}) "
         f"reached a validation loss of {t['best_val_loss']:.4f} and accuracy "
-        f"{t['best_val_accuracy']:.4f}.",
+        f"{t['best_val_accuracy']:.4f}, at {t['seconds_per_epoch']:.1f} s per epoch.",
         _table(["hyperparameter", "chosen"], rows),
         f"![Optimisation history]({plots}/tune_history.png)",
     ])

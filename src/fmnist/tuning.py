@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -169,6 +170,7 @@ def summary(study: optuna.Study, arch: TunedConfig, train: TrainConfig,
         "best_val_accuracy": round(best.val_accuracy, 6),
         "best_epoch": best.epoch,
         "final_epochs": len(results),
+        "seconds_per_epoch": round(statistics.median(r.seconds for r in results), 3),
         "trials_run": len(states),
         "trials_complete": states.count(optuna.trial.TrialState.COMPLETE),
         "trials_pruned": states.count(optuna.trial.TrialState.PRUNED),

@@ -10,7 +10,7 @@ from torch import nn
 
 from fmnist import ops
 from fmnist.dataset import Dataset
-from fmnist.errors import FmnistError
+from fmnist.errors import VerificationError
 from fmnist.models import build_network, copy_weights
 
 if TYPE_CHECKING:
@@ -40,10 +40,6 @@ does this (Conv2d -> MaxPool2d -> ReLU). For a convolution the order is a modell
 an optimisation: moving ReLU across it changes the function the network computes. (The same
 holds for average pooling, which is linear.)
 """
-
-
-class VerificationError(FmnistError):
-    """Our ops disagree with PyTorch's beyond the tolerance."""
 
 
 def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
