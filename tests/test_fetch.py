@@ -29,6 +29,16 @@ def expected_of(folder: Path) -> dict[str, Expected]:
     return table
 
 
+def bad_mirror(tmp_path: Path, expected: dict[str, Expected]) -> tuple[Path, list[str]]:
+    """A mirror whose first file is not gzip, second has the wrong content, others missing."""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    names = sorted(expected)
+    (bad / names[0]).write_bytes(b"plain text, not gzip")
+    (bad / names[1]).write_bytes(gzip.compress(b"wrong content"))
+    return bad, names
+
+
 @pytest.fixture
 def good_mirror(tmp_path: Path) -> Path:
     folder = tmp_path / "good"
@@ -58,22 +68,14 @@ def test_recompressed_copy_is_accepted(tmp_path, good_mirror):
 
 def test_first_mirror_bad_second_good(tmp_path, good_mirror):
     expected = expected_of(good_mirror)
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    names = sorted(expected)
-    (bad / names[0]).write_bytes(b"plain text, not gzip")
-    (bad / names[1]).write_bytes(gzip.compress(b"wrong content"))
+    bad, names = bad_mirror(tmp_path, expected)
     used = fetch_all([str(bad), str(good_mirror)], tmp_path / "raw", expected=expected)
     assert set(used.values()) == {str(good_mirror)}
 
 
 def test_error_names_each_mirror_and_reason(tmp_path, good_mirror):
     expected = expected_of(good_mirror)
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    names = sorted(expected)
-    (bad / names[0]).write_bytes(b"plain text, not gzip")
-    (bad / names[1]).write_bytes(gzip.compress(b"wrong content"))
+    bad, names = bad_mirror(tmp_path, expected)
     unreachable = "http://127.0.0.1:9/nothing"  # port 9 (discard) is closed here
     out = tmp_path / "raw"
     with pytest.raises(DataError) as err:
