@@ -3,7 +3,7 @@
 import argparse
 
 from fmnist.cli import stage
-from fmnist.fetch import fetch_all
+from fmnist.fetch import DEFAULT_TIMEOUT, fetch_all
 from fmnist.io import load_params, require
 
 
@@ -16,7 +16,7 @@ def main() -> None:
 
     params = load_params(args.params)
     mirrors = require(params, "data.mirrors", list)
-    timeout = float(require(params, "data.timeout", (int, float)))
+    timeout = float(params["data"].get("timeout", DEFAULT_TIMEOUT))
     for name, mirror in fetch_all(mirrors, args.out, timeout).items():
         print(f"{name}: verified, from {mirror}")
 

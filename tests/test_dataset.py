@@ -95,3 +95,11 @@ def test_bad_batch_size(batch_size):
 def test_non_integer_index():
     with pytest.raises(TypeError):
         make(10, 3)[1.0]
+
+
+def test_numpy_inputs_and_numpy_batch_size():
+    import numpy as np
+
+    dataset = Dataset(np.zeros((5, 1, 2, 2), dtype=np.float32), np.eye(10)[:5], np.int64(2))
+    x, y = dataset[-1]
+    assert isinstance(x, torch.Tensor) and x.shape == (1, 1, 2, 2) and len(dataset) == 3

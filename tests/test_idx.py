@@ -77,3 +77,24 @@ def test_missing_file(tmp_path):
 def test_bad_kind(tmp_path):
     with pytest.raises(ValueError, match="kind"):
         load_mnist(tmp_path, "test")
+
+
+def test_wrong_image_size(tmp_path):
+    write_idx_pair(tmp_path, "train", 3)
+    images = np.zeros((3, 10, 10), dtype=np.uint8)
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(images, 2051)))
+    with pytest.raises(DataError, match="train-images.*expected 28x28 images, found 10x10"):
+        load_mnist(tmp_path, "train")
+
+
+def test_no_images(tmp_path):
+    write_idx_pair(tmp_path, "train", 3)
+    images = np.zeros((0, 28, 28), dtype=np.uint8)
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(images, 2051)))
+    with pytest.raises(DataError, match="train-images.*holds no images"):
+        load_mnist(tmp_path, "train")
+
+
+def test_data_errors_are_value_errors(tmp_path):
+    with pytest.raises(ValueError):
+        load_mnist(tmp_path, "train")

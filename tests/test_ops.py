@@ -208,10 +208,21 @@ def test_scratch_buffers_are_private_to_each_thread():
                     torch.testing.assert_close(a, b)  # a shared buffer would scramble values
 
 
-def test_maxpool_stride_defaults_to_kernel():
-    assert ops.MaxPool2d(3).stride == (3, 3)
-    assert ops.MaxPool2d((2, 3)).stride == (2, 3)
-    assert ops.MaxPool2d(3, 2).stride == (2, 2)
+def test_maxpool_stride_defaults_to_kernel_as_in_torch():
+    for args in [(3,), ((2, 3),), (3, 2)]:
+        ours, theirs = ops.MaxPool2d(*args), nn.MaxPool2d(*args)
+        assert (ours.kernel_size, ours.stride) == (theirs.kernel_size, theirs.stride)
+    x = torch.rand(1, 1, 9, 9)
+    assert ops.MaxPool2d(3)(x).shape == (1, 1, 3, 3)
+
+
+def test_input_errors_are_value_and_runtime_errors():
+    with pytest.raises(ValueError, match="smaller than the kernel"):
+        ops.Conv2d(1, 2, 5)(torch.rand(1, 1, 3, 3))
+    with pytest.raises(RuntimeError, match="smaller than the kernel"):
+        ops.MaxPool2d(5)(torch.rand(1, 1, 3, 3))
+    with pytest.raises(RuntimeError):
+        ops.Conv2d(1, 1, 2)(torch.ones(1, 1, 3, 3, dtype=torch.long))
 
 
 def test_banned_torch_kernels_are_never_called(monkeypatch):

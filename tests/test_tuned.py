@@ -114,3 +114,15 @@ def test_summary_counts_trials():
     out = summary(study, Arch(), TrainConfig(), results)
     assert out["trials_run"] == 3 and out["trials_complete"] == 3 and out["trials_pruned"] == 0
     assert out["best_epoch"] == 2 and out["best_val_accuracy"] == 0.85
+
+
+def test_a_diverging_trial_is_pruned_not_fatal(tmp_path):
+    x, y = tiny_data()
+    validation = Dataset(*tiny_data(40), 20)
+    budget = Budget(trials=2, trial_epochs=2, trial_samples=64, final_epochs=1, shift=0,
+                    bf16=False)
+    study = open_study(f"sqlite:///{tmp_path}/s.db", "t", seed=5, fresh=False)
+    study.enqueue_trial({**BASELINE, "batch_norm": False, "lr": 1e12})  # out of range: diverges
+    run_search(study, {"x": x, "y": y}, validation, budget, 5, torch.device("cpu"))
+    assert study.trials[0].state == optuna.trial.TrialState.PRUNED
+    assert len(study.trials) == 2

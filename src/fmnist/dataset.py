@@ -12,8 +12,8 @@ class Dataset:
     """Batches of `(samples, labels)`: `len()` is the number of batches, the last may be smaller."""
 
     def __init__(self, samples: torch.Tensor, labels: torch.Tensor, batch_size: int) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        batch_size = _batch_size(batch_size)
+        samples, labels = torch.as_tensor(samples), torch.as_tensor(labels)  # numpy too
         if len(samples) != len(labels):
             raise ValueError(
                 f"samples and labels differ in length: {len(samples)} samples, "
@@ -51,3 +51,14 @@ class Dataset:
         moved = Dataset(self.samples.to(device), self.labels.to(device), self.batch_size)
         moved.order = self.order.clone()
         return moved
+
+
+def _batch_size(value: object) -> int:
+    """`value` as an int >= 1 (numpy and torch integers too), else ValueError."""
+    try:
+        size = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        size = None
+    if isinstance(value, bool) or size is None or size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {value!r}")
+    return size

@@ -5,7 +5,7 @@ class FmnistError(Exception):
     """Base class of the project's errors; the stages print its message and exit non-zero."""
 
 
-class DataError(FmnistError):
+class DataError(FmnistError, ValueError):
     """A data file is missing, malformed or fails verification."""
 
 

@@ -39,7 +39,8 @@ def confusion_matrix(predicted: np.ndarray, actual: np.ndarray, num_classes: int
 
 
 def classification_stats(
-    predictions_onehot: np.ndarray, labels_onehot: np.ndarray, class_names: Sequence[str]
+    predictions_onehot: np.ndarray, labels_onehot: np.ndarray,
+    class_names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Accuracy, macro precision/recall and per-class precision/recall, rounded to 6 decimals.
 
@@ -47,6 +48,7 @@ def classification_stats(
     (instead of 0/0 = NaN, which JSON cannot hold); both zeros count in the macro averages, so
     a model that ignores a class is penalised rather than averaged over fewer classes.
     """
+    class_names = default_names(class_names, labels_onehot)
     _check_onehot_pair(predictions_onehot, labels_onehot, class_names, "classification_stats")
     cm = confusion_matrix(predictions_onehot.argmax(axis=1), labels_onehot.argmax(axis=1),
                           len(class_names))
@@ -66,9 +68,13 @@ def plot_stats(
     predictions: np.ndarray,
     labels: np.ndarray,
     path: str | Path = "stats.png",
-    class_names: Sequence[str] = CLASS_NAMES,
+    class_names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Write the confusion matrix and per-class recall/precision to `path`; return the stats."""
+    """Write the confusion matrix and per-class recall/precision to `path`; return the stats.
+
+    `class_names` defaults to Fashion-MNIST's for 10 columns and to "0".."K-1" otherwise.
+    """
+    class_names = default_names(class_names, labels)
     _check_onehot_pair(predictions, labels, class_names, "plot_stats")
     stats = classification_stats(predictions, labels, class_names)
     cm = confusion_matrix(predictions.argmax(axis=1), labels.argmax(axis=1), len(class_names))
@@ -138,6 +144,14 @@ def _draw_precision_recall(ax: Any, stats: dict[str, Any], class_names: Sequence
     ax.legend(loc="upper center", ncol=2, fontsize=9)
 
 
+def default_names(class_names: Sequence[str] | None, labels: Any) -> Sequence[str]:
+    """`class_names`, or Fashion-MNIST's for 10 columns, or "0".."K-1" for K other columns."""
+    if class_names is not None:
+        return class_names
+    k = labels.shape[1] if isinstance(labels, np.ndarray) and labels.ndim == 2 else 10
+    return CLASS_NAMES if k == len(CLASS_NAMES) else tuple(str(i) for i in range(k))
+
+
 def _check_onehot_pair(
     predictions: Any, labels: Any, class_names: Sequence[str], caller: str
 ) -> None:
@@ -190,8 +204,9 @@ def _round(value: float) -> float:
 
 
 def hardest_class(predictions: np.ndarray, labels: np.ndarray,
-                  class_names: Sequence[str] = CLASS_NAMES, top: int = 3) -> dict[str, Any]:
+                  class_names: Sequence[str] | None = None, top: int = 3) -> dict[str, Any]:
     """The class of lowest recall and the classes its samples are most often mistaken for."""
+    class_names = default_names(class_names, labels)
     _check_onehot_pair(predictions, labels, class_names, "hardest_class")
     cm = confusion_matrix(predictions.argmax(axis=1), labels.argmax(axis=1), len(class_names))
     _, recall = _precision_recall(cm)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import shutil
 import urllib.error
 import urllib.request
@@ -34,6 +35,9 @@ EXPECTED = {
     "t10k-labels-idx1-ubyte.gz": Expected(
         "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", 10008),
 }
+
+
+DEFAULT_TIMEOUT = 30.0  # seconds per download attempt, when params.yaml names none
 
 
 def is_url(mirror: str) -> bool:
@@ -99,9 +103,10 @@ def fetch_all(mirrors: list[str], out_dir: str | Path, timeout: float = 30.0,
 
     Fails whole: on any error the directory holds no file of this run.
     """
-    if not mirrors or not all(isinstance(m, str) and m for m in mirrors):
-        raise DataError(f"params.yaml: 'data.mirrors' must be a non-empty list of strings, "
-                        f"got {mirrors!r}")
+    if not mirrors or not all(isinstance(m, str | os.PathLike) and str(m) for m in mirrors):
+        raise DataError(f"params.yaml: 'data.mirrors' must be a non-empty list of directories "
+                        f"or URLs, got {mirrors!r}")
+    mirrors = [str(m) for m in mirrors]
     out_dir = Path(out_dir)
     staging = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)

@@ -11,6 +11,7 @@ from fmnist.errors import DataError
 
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
+IMAGE_SIZE = (28, 28)
 
 CLASS_NAMES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -57,10 +58,15 @@ def load_mnist(path: str | Path, kind: str = "train") -> tuple[np.ndarray, np.nd
     images_file = path / f"{kind}-images-idx3-ubyte.gz"
     labels_file = path / f"{kind}-labels-idx1-ubyte.gz"
     images = parse_idx(read_bytes(images_file), IMAGES_MAGIC, str(images_file))
+    if images.shape[1:] != IMAGE_SIZE:
+        raise DataError(f"{images_file}: expected {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]} images, "
+                        f"found {images.shape[1]}x{images.shape[2]}")
+    if images.shape[0] == 0:
+        raise DataError(f"{images_file}: holds no images")
     labels = parse_idx(read_bytes(labels_file), LABELS_MAGIC, str(labels_file))
     if images.shape[0] != labels.shape[0]:
         raise DataError(f"{images_file}: {images.shape[0]} images but {labels_file} has "
                         f"{labels.shape[0]} labels")
     if labels.size and labels.max() >= len(CLASS_NAMES):
         raise DataError(f"{labels_file}: label {labels.max()} outside 0..9")
-    return images.reshape(images.shape[0], -1), labels  # (N, H*W), (N,)
+    return images.reshape(len(images), IMAGE_SIZE[0] * IMAGE_SIZE[1]), labels  # (N, 784), (N,)

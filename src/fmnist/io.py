@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -60,10 +61,14 @@ def read_json(path: str | Path) -> Any:
 
 
 def save_torch(path: str | Path, obj: Any) -> Path:
-    """`torch.save` to `path` atomically."""
+    """`torch.save` to `path` atomically, byte-identical for equal objects."""
     import torch
 
-    return write_atomic(path, lambda tmp: torch.save(obj, tmp))
+    # torch.save records the file name it writes to inside the archive; saving to memory keeps
+    # the random temporary name out, so equal tensors give equal files (and equal DVC hashes).
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return write_atomic(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
 
 
 def save_figure(path: str | Path, fig: Any) -> Path:

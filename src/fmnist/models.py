@@ -80,7 +80,7 @@ def initial_network(impl: str, seed: int, same_init: bool = True) -> nn.Sequenti
     reference = build_network("torch")
     if impl == "torch":
         return reference
-    torch.manual_seed(seed)
+    torch.manual_seed(seed if same_init else seed + 1)  # without same_init, a start of its own
     network = build_network(impl)
     if same_init:
         copy_weights(reference, network)

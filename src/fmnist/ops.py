@@ -21,14 +21,22 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 Pair = tuple[int, int]
 
 
+class OpValueError(ValueError, RuntimeError):
+    """A bad argument or input shape: a ValueError, and a RuntimeError as torch.nn raises."""
+
+
+class OpTypeError(TypeError, RuntimeError):
+    """A bad input type or dtype: a TypeError, and a RuntimeError as torch.nn raises."""
+
+
 def _pair(value: int | tuple[int, int], name: str, layer: str) -> Pair:
     """`value` as a pair of positive ints, the way PyTorch reads kernel_size and stride."""
     pair = (value, value) if isinstance(value, int) else value
     if (not isinstance(pair, tuple | list) or len(pair) != 2
             or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair)):
-        raise ValueError(f"{layer}: {name} must be an int or a pair of ints, got {value!r}")
+        raise OpValueError(f"{layer}: {name} must be an int or a pair of ints, got {value!r}")
     if min(pair) < 1:
-        raise ValueError(f"{layer}: {name} must be >= 1, got {value!r}")
+        raise OpValueError(f"{layer}: {name} must be >= 1, got {value!r}")
     return (pair[0], pair[1])
 
 
@@ -40,14 +48,14 @@ def _output_size(size: Pair, kernel: Pair, stride: Pair) -> Pair:
 def _as_batch(x: torch.Tensor, layer: str, kernel: Pair) -> tuple[torch.Tensor, bool]:
     """`x` as `[N, C, H, W]` and whether it came unbatched; checks rank and size against kernel."""
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{layer}: expected a torch.Tensor, got {type(x).__name__}")
+        raise OpTypeError(f"{layer}: expected a torch.Tensor, got {type(x).__name__}")
     if x.dim() not in (3, 4):
-        raise ValueError(f"{layer}: expected input of rank 3 or 4, got shape {tuple(x.shape)}")
+        raise OpValueError(f"{layer}: expected input of rank 3 or 4, got shape {tuple(x.shape)}")
     if not x.is_floating_point():
-        raise TypeError(f"{layer}: expected a floating-point input, got {x.dtype}")
+        raise OpTypeError(f"{layer}: expected a floating-point input, got {x.dtype}")
     height, width = x.shape[-2:]
     if height < kernel[0] or width < kernel[1]:
-        raise ValueError(f"{layer}: input of spatial size {height}x{width} is smaller than the "
+        raise OpValueError(f"{layer}: input of spatial size {height}x{width} is smaller than the "
                          f"kernel {kernel[0]}x{kernel[1]} (no padding); input shape "
                          f"{tuple(x.shape)}")
     unbatched = x.dim() == 3
@@ -228,7 +236,7 @@ class Conv2d(nn.Module):
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Conv2d: {name} must be an int >= 1, got {value!r}")
+                raise OpValueError(f"Conv2d: {name} must be an int >= 1, got {value!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size, "kernel_size", "Conv2d")
         self.stride = _pair(stride, "stride", "Conv2d")
@@ -246,10 +254,10 @@ class Conv2d(nn.Module):
         """Convolve `x` `[N, C, H, W]` or `[C, H, W]` -> `[N, O, Ho, Wo]` or `[O, Ho, Wo]`."""
         batch, unbatched = _as_batch(x, "Conv2d", self.kernel_size)
         if batch.shape[1] != self.in_channels:
-            raise ValueError(f"Conv2d: expected {self.in_channels} input channels, got input of "
+            raise OpValueError(f"Conv2d: expected {self.in_channels} input channels, got input of "
                              f"shape {tuple(x.shape)}")
         if batch.dtype != self.weight.dtype or batch.device != self.weight.device:
-            raise TypeError(f"Conv2d: input is {batch.dtype} on {batch.device} but the weight is "
+            raise OpTypeError(f"Conv2d: input is {batch.dtype} on {batch.device} but the weight is "
                             f"{self.weight.dtype} on {self.weight.device}")
         out = _Conv2dFunction.apply(batch, self.weight, self.bias, self.stride)
         return out.squeeze(0) if unbatched else out
@@ -345,13 +353,16 @@ class MaxPool2d(nn.Module):
     def __init__(self, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] | None = None) -> None:
         super().__init__()
-        self.kernel_size = _pair(kernel_size, "kernel_size", "MaxPool2d")
-        self.stride = self.kernel_size if stride is None else _pair(stride, "stride", "MaxPool2d")
+        # as given, like torch.nn.MaxPool2d (MaxPool2d(2).stride == 2); the pairs stay private
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self._kernel = _pair(kernel_size, "kernel_size", "MaxPool2d")
+        self._stride = _pair(self.stride, "stride", "MaxPool2d")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Pool `x` `[N, C, H, W]` or `[C, H, W]` -> `[N, C, Ho, Wo]` or `[C, Ho, Wo]`."""
-        batch, unbatched = _as_batch(x, "MaxPool2d", self.kernel_size)
-        out = _MaxPool2dFunction.apply(batch, self.kernel_size, self.stride)
+        batch, unbatched = _as_batch(x, "MaxPool2d", self._kernel)
+        out = _MaxPool2dFunction.apply(batch, self._kernel, self._stride)
         return out.squeeze(0) if unbatched else out
 
     def extra_repr(self) -> str:
@@ -387,5 +398,5 @@ class ReLU(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply ReLU to every element of `x`."""
         if not isinstance(x, torch.Tensor):
-            raise TypeError(f"ReLU: expected a torch.Tensor, got {type(x).__name__}")
+            raise OpTypeError(f"ReLU: expected a torch.Tensor, got {type(x).__name__}")
         return _ReLUFunction.apply(x)

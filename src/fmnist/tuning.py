@@ -12,6 +12,7 @@ import torch
 
 from fmnist.augment import FlipShift
 from fmnist.dataset import Dataset
+from fmnist.errors import TrainingError
 from fmnist.training import EpochResult, fit
 from fmnist.tuned import TunedConfig, TunedNet, build_tuned
 
@@ -122,9 +123,12 @@ def objective(trial: optuna.Trial, x: torch.Tensor, y: torch.Tensor, validation:
         if trial.should_prune():
             raise optuna.TrialPruned(f"epoch {result.epoch}: val loss {result.val_loss:.4f}")
 
-    _, _, losses = train_tuned(arch, train, budget.trial_epochs, x, y, validation,
-                               seed=seed + trial.number, budget=budget, device=device,
-                               on_epoch=report, progress=False)
+    try:
+        _, _, losses = train_tuned(arch, train, budget.trial_epochs, x, y, validation,
+                                   seed=seed + trial.number, budget=budget, device=device,
+                                   on_epoch=report, progress=False)
+    except TrainingError as err:  # a diverging configuration is a bad trial, not a failed search
+        raise optuna.TrialPruned(str(err)) from err
     return min(losses)
 
 
@@ -164,6 +168,8 @@ def summary(study: optuna.Study, arch: TunedConfig, train: TrainConfig,
     states = [t.state for t in study.trials]
     best = min(results, key=lambda r: (r.val_loss, r.epoch))
     return {
+        "best_trial": study.best_trial.number,
+        "best_is_baseline": study.best_trial.params == BASELINE,
         "best_params": {**asdict(arch), **asdict(train)},
         "search_best_val_loss": round(study.best_value, 6),
         "best_val_loss": round(best.val_loss, 6),
