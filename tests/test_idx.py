@@ -79,19 +79,15 @@ def test_bad_kind(tmp_path):
         load_mnist(tmp_path, "test")
 
 
-def test_wrong_image_size(tmp_path):
+@pytest.mark.parametrize(("shape", "message"), [
+    ((3, 10, 10), "expected 28x28 images, found 10x10"),
+    ((0, 28, 28), "holds no images"),
+])
+def test_wrong_image_size_or_no_images(tmp_path, shape, message):
     write_idx_pair(tmp_path, "train", 3)
-    images = np.zeros((3, 10, 10), dtype=np.uint8)
+    images = np.zeros(shape, dtype=np.uint8)
     (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(images, 2051)))
-    with pytest.raises(DataError, match="train-images.*expected 28x28 images, found 10x10"):
-        load_mnist(tmp_path, "train")
-
-
-def test_no_images(tmp_path):
-    write_idx_pair(tmp_path, "train", 3)
-    images = np.zeros((0, 28, 28), dtype=np.uint8)
-    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(images, 2051)))
-    with pytest.raises(DataError, match="train-images.*holds no images"):
+    with pytest.raises(DataError, match=f"train-images.*{message}"):
         load_mnist(tmp_path, "train")
 
 
