@@ -7,6 +7,7 @@ import torch
 from fmnist.augment import FlipShift
 from fmnist.dataset import Dataset
 from fmnist.errors import ParamError
+from fmnist.prepare import subsample
 from fmnist.tuned import TunedConfig, build_tuned, checkpoint, load_tuned, use_bf16
 from fmnist.tuning import (
     BASELINE,
@@ -14,7 +15,6 @@ from fmnist.tuning import (
     configs_from,
     open_study,
     run_search,
-    subset,
     summary,
     train_tuned,
 )
@@ -99,9 +99,9 @@ def test_fresh_study_replaces_the_old_one(tmp_path):
 
 def test_subset_is_seeded():
     x, y = tiny_data(50)
-    a, b = subset(x, y, 10, 3), subset(x, y, 10, 3)
+    a, b = (subsample(x, y, 10, torch.Generator().manual_seed(3)) for _ in range(2))
     assert torch.equal(a[0], b[0]) and len(a[0]) == 10
-    assert subset(x, y, 0, 3)[0] is x
+    assert subsample(x, y, 0, torch.Generator().manual_seed(3))[0] is x
 
 
 def test_summary_counts_trials():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -12,6 +13,7 @@ from fmnist.errors import DataError, ParamError
 from fmnist.idx import CLASS_NAMES, load_mnist
 
 NUM_CLASSES = len(CLASS_NAMES)
+ArrayLike = TypeVar("ArrayLike", np.ndarray, torch.Tensor)
 SPLITS = ("train", "val", "test")
 
 
@@ -35,9 +37,9 @@ def split_indices(n: int, val_fraction: float, generator: torch.Generator,
     return order[n_val:].sort().values, order[:n_val].sort().values
 
 
-def subsample(images: np.ndarray, labels: np.ndarray, limit: int, generator: torch.Generator,
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded random subset of `limit` samples (all of them when limit is 0)."""
+def subsample(images: ArrayLike, labels: ArrayLike, limit: int, generator: torch.Generator,
+              ) -> tuple[ArrayLike, ArrayLike]:
+    """A seeded random subset of `limit` samples, numpy arrays or tensors (all when limit is 0)."""
     if limit <= 0 or limit >= len(labels):
         return images, labels
     rows = torch.randperm(len(labels), generator=generator)[:limit].sort().values.numpy()

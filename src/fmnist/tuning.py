@@ -13,6 +13,7 @@ import torch
 from fmnist.augment import FlipShift
 from fmnist.dataset import Dataset
 from fmnist.errors import TrainingError
+from fmnist.prepare import subsample
 from fmnist.training import EpochResult, fit
 from fmnist.tuned import TunedConfig, TunedNet, build_tuned
 
@@ -103,15 +104,6 @@ def train_tuned(arch: TunedConfig, train: TrainConfig, epochs: int, samples: tor
                augment=FlipShift(budget.shift, generator))
 
 
-def subset(x: torch.Tensor, y: torch.Tensor, count: int, seed: int,
-           ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A seeded random `count` of the samples (all when count is 0 or too large)."""
-    if count <= 0 or count >= len(x):
-        return x, y
-    rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:count]
-    return x[rows], y[rows]
-
-
 def objective(trial: optuna.Trial, x: torch.Tensor, y: torch.Tensor, validation: Dataset,
               budget: Budget, seed: int, device: torch.device) -> float:
     """Train one trial briefly; report each epoch's validation loss so the pruner can stop it."""
@@ -150,7 +142,8 @@ def open_study(storage: str, name: str, seed: int, fresh: bool) -> optuna.Study:
 def run_search(study: optuna.Study, training: dict[str, torch.Tensor], validation: Dataset,
                budget: Budget, seed: int, device: torch.device) -> optuna.Study:
     """Run the budgeted trials on a seeded subset of the training split."""
-    x, y = subset(training["x"], training["y"], budget.trial_samples, seed)
+    x, y = subsample(training["x"], training["y"], budget.trial_samples,
+                     torch.Generator().manual_seed(seed))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study.optimize(lambda t: objective(t, x, y, validation, budget, seed, device),
                    n_trials=budget.trials, callbacks=[_print_trial])
