@@ -1,56 +1,50 @@
-"""Stage evaluate: the tuned and both assignment networks on the 10000 test samples."""
+"""Stage evaluate: the tuned and both assignment networks on the test samples (its first use)."""
 
-import argparse
-from pathlib import Path
-
-from fmnist.cli import stage
-from fmnist.evaluation import (
-    classification_stats,
+from fmnist import atomic
+from fmnist.analysis.evaluation import (
     confusion_records,
-    hardest_class,
+    headline_metrics,
     logits_to_onehot,
-    plot_stats,
+    results_by_network,
 )
-from fmnist.idx import CLASS_NAMES
-from fmnist.io import load_params, require, write_json
-from fmnist.models import IMPLEMENTATIONS, load_network
-from fmnist.prepare import load_dataset
+from fmnist.data.classes import CLASS_NAMES
+from fmnist.data.dataset import Dataset
+from fmnist.figures.evaluation import plot_stats
+from fmnist.nn.assignment import restore_network
+from fmnist.nn.tuned import restore_tuned
 from fmnist.runtime import resolve_device
-from fmnist.training import predict
-from fmnist.tuned import load_tuned
+from fmnist.train.fit import predict
+
+from _shared import load_params, load_split, load_torch, parse, run
+
+PARAMS = ("device",)
 
 
-@stage
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--test", default="data/prepared/test.pt")
-    parser.add_argument("--models", default="models")
-    parser.add_argument("--metrics", default="metrics/test.json")
-    parser.add_argument("--confusion", default="metrics/confusion.json")
-    parser.add_argument("--figure", default="plots/stats.png")
-    args = parser.parse_args()
+    args = parse(__doc__, inputs=["--params", "--test", "--tuned", "--custom", "--torch"],
+                 outputs=["--metrics", "--details", "--confusion", "--figure"])
+    device = resolve_device(load_params(args.params, PARAMS).device)
+    test = load_split(args.test)
+    networks = {"tuned": restore_tuned(load_torch(args.tuned), str(args.tuned))}
+    for impl in ("custom", "torch"):
+        path = getattr(args, impl)
+        networks[impl] = restore_network(load_torch(path), str(path))
 
-    device = resolve_device(require(load_params(args.params), "device", str))
-    test_set = load_dataset(args.test, 1000)
-    labels = test_set.labels.numpy().astype("int64")  # (N, 10) one-hot
-    networks = {"tuned": load_tuned(Path(args.models) / "tuned.pt")}
-    networks |= {impl: load_network(Path(args.models) / f"{impl}.pt") for impl in IMPLEMENTATIONS}
+    test_set = Dataset(test["x"], test["y"], 1000)
+    labels = test["y"].numpy().astype("int64")  # (N, 10) one-hot
     predictions = {name: logits_to_onehot(predict(net, test_set, device))
                    for name, net in networks.items()}
+    results = results_by_network(predictions, labels, full="tuned")
 
-    tuned = predictions["tuned"]
-    stats = plot_stats(tuned, labels, args.figure)
-    stats["hardest_class"] = hardest_class(tuned, labels)
-    stats["assignment_networks"] = {
-        impl: {key: value for key, value in classification_stats(
-            predictions[impl], labels, CLASS_NAMES).items() if key != "per_class"}
-        for impl in IMPLEMENTATIONS}
-    write_json(args.metrics, stats)
-    write_json(args.confusion, confusion_records(tuned.argmax(1), labels.argmax(1), CLASS_NAMES))
-    print(f"tuned network: test accuracy {stats['accuracy']:.4f}, hardest class "
-          f"{stats['hardest_class']['name']} (recall {stats['hardest_class']['recall']:.3f})")
+    atomic.write_json(args.metrics, headline_metrics(results, full="tuned"))
+    atomic.write_json(args.details, {"device": str(device), **results})
+    atomic.write_json(args.confusion, confusion_records(
+        predictions["tuned"].argmax(1), labels.argmax(1), CLASS_NAMES))
+    atomic.save_figure(args.figure, plot_stats(predictions["tuned"], labels))
+    tuned = results["tuned"]
+    print(f"tuned network: test accuracy {tuned['accuracy']:.4f}, hardest class "
+          f"{tuned['hardest_class']['name']} (recall {tuned['hardest_class']['recall']:.3f})")
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

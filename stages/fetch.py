@@ -1,25 +1,26 @@
 """Stage fetch: copy the four raw Fashion-MNIST gz files from the first mirror with a valid copy."""
 
-import argparse
+import sys
 
-from fmnist.cli import stage
-from fmnist.fetch import DEFAULT_TIMEOUT, fetch_all
-from fmnist.io import load_params, require
+from fmnist import atomic
+from fmnist.data.fetch import fetch_all
+
+from _shared import load_params, parse, run
+
+PARAMS = ("data.mirrors", "data.timeout")
 
 
-@stage
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--out", default="data/raw")
-    args = parser.parse_args()
+    args = parse(__doc__, inputs=["--params"], outputs=["--out"])
+    data = load_params(args.params, PARAMS).data
 
-    params = load_params(args.params)
-    mirrors = require(params, "data.mirrors", list)
-    timeout = float(params["data"].get("timeout", DEFAULT_TIMEOUT))
-    for name, mirror in fetch_all(mirrors, args.out, timeout).items():
+    fetched = fetch_all(data.mirrors, data.timeout)
+    for line in fetched.rejected:
+        print(f"warning: {line}", file=sys.stderr)
+    atomic.write_dir(args.out, fetched.files)  # all four or none
+    for name, mirror in fetched.sources.items():
         print(f"{name}: verified, from {mirror}")
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -1,26 +1,24 @@
-"""Stage report: reports/report.md from every stage's metrics and figures."""
+"""Stage report: reports/report.md from every stage's results and figures."""
 
-import argparse
 import os
 from pathlib import Path
 
-from fmnist.cli import stage
-from fmnist.io import write_text
-from fmnist.report import build_report
+from fmnist import atomic
+from fmnist.report.markdown import RESULTS, build_report
+
+from _shared import parse, read_json, run
 
 
-@stage
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--metrics", default="metrics")
-    parser.add_argument("--plots", default="plots")
-    parser.add_argument("--out", default="reports/report.md")
-    args = parser.parse_args()
+    flags = [f"--{name.replace('_', '-')}" for name in RESULTS]
+    args = parse(__doc__, inputs=[*flags, "--plots", "--timings"], outputs=["--out"])
+    results = {name: read_json(getattr(args, name)) for name in RESULTS}
 
-    # figures are linked relative to the report, so it renders wherever the repo is checked out
-    plots = Path(os.path.relpath(args.plots, Path(args.out).parent)).as_posix()
-    write_text(args.out, build_report(args.metrics, plots))
+    # figures and timings are linked relative to the report, so it renders wherever it is
+    where = {folder: Path(os.path.relpath(getattr(args, folder), args.out.parent)).as_posix()
+             for folder in ("plots", "timings")}
+    atomic.write_text(args.out, build_report(results, where["plots"], where["timings"]))
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -1,45 +1,36 @@
 """Stage train@{custom,torch}: fit the assignment network built from our ops or from torch.nn."""
 
-import argparse
-from pathlib import Path
-
-from fmnist.cli import stage
-from fmnist.io import load_params, require, save_torch, write_json
-from fmnist.models import IMPLEMENTATIONS, initial_network
-from fmnist.prepare import load_dataset
+from fmnist import atomic
+from fmnist.data.dataset import Dataset
+from fmnist.nn.assignment import IMPLEMENTATIONS, initial_network, network_state
 from fmnist.runtime import resolve_device, seed_everything
-from fmnist.tracking import LiveLogger, summarize
-from fmnist.training import fit
+from fmnist.train.fit import fit, summarize, timings
+
+from _shared import load_params, load_split, parse, run
+
+PARAMS = ("lr", "momentum", "epochs", "batch_size", "seed", "device", "same_init")
+HEADLINE = ("best_val_loss", "val_accuracy")
 
 
-@stage
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--impl", choices=IMPLEMENTATIONS, required=True)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--data", default="data/prepared")
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--live", required=True, help="dvclive directory (per-epoch TSVs)")
-    parser.add_argument("--metrics", required=True)
-    args = parser.parse_args()
+    args = parse(__doc__, inputs=["--params", "--train", "--val"],
+                 outputs=["--model", "--live", "--metrics", "--details", "--timings"],
+                 impl={"choices": IMPLEMENTATIONS, "required": True})
+    p = load_params(args.params, PARAMS)
+    train, val = load_split(args.train), load_split(args.val)
+    device = resolve_device(p.device)
 
-    params = load_params(args.params)
-    seed = require(params, "seed", int)
-    batch_size = require(params, "batch_size", int)
-    device = resolve_device(require(params, "device", str))
-    training_set = load_dataset(Path(args.data) / "train.pt", batch_size)
-    validation_set = load_dataset(Path(args.data) / "val.pt", batch_size)
-
-    model = initial_network(args.impl, seed, require(params, "same_init", bool))
-    logger = LiveLogger(args.live)
-    best_model, _, _ = fit(
-        model, require(params, "epochs", int), training_set, validation_set,
-        lr=require(params, "lr", (int, float)), momentum=require(params, "momentum", (int, float)),
-        generator=seed_everything(seed), device=device, on_epoch=logger)
-    logger.close()
-    save_torch(args.model, {"impl": args.impl, "state_dict": best_model.cpu().state_dict()})
-    write_json(args.metrics, {"impl": args.impl, **summarize(logger.results)})
+    model = initial_network(args.impl, p.seed, p.same_init)
+    with atomic.LiveLog(args.live) as log:
+        best, _, _ = fit(model, p.epochs, Dataset(train["x"], train["y"], p.batch_size),
+                         Dataset(val["x"], val["y"], p.batch_size), lr=p.lr, momentum=p.momentum,
+                         generator=seed_everything(p.seed), device=device, on_epoch=log)
+    summary = summarize(log.results)
+    atomic.save_torch(args.model, network_state(best, args.impl))
+    atomic.write_json(args.metrics, {key: summary[key] for key in HEADLINE})
+    atomic.write_json(args.details, {"impl": args.impl, "device": str(device), **summary})
+    atomic.write_json(args.timings, timings(log.results))
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -1,56 +1,51 @@
 """Stage tune: Optuna search on short pruned trials, then retrain the winner at full length."""
 
-import argparse
+from pathlib import Path
 
-from fmnist.cli import stage
-from fmnist.io import load_params, require, save_figure, save_torch, write_json
-from fmnist.prepare import load_dataset, load_split
-from fmnist.runtime import resolve_device, seed_everything
-from fmnist.tracking import LiveLogger
-from fmnist.tuned import checkpoint, use_bf16
-from fmnist.tuning import Budget, configs_from, open_study, run_search, summary, train_tuned
-from fmnist.tuning_plots import history_figure
+from fmnist import atomic
+from fmnist.data.dataset import Dataset
+from fmnist.figures.tuning import history_figure
+from fmnist.nn.tuned import tuned_state
+from fmnist.runtime import choose_bf16, resolve_device, seed_everything
+from fmnist.train.fit import timings
+from fmnist.train.recipe import train_tuned
+from fmnist.tune.search import TrialBudget, open_study, run_search, summary, trial_history
+from fmnist.tune.space import configs_from
+
+from _shared import load_params, load_split, parse, run
+
+PARAMS = ("seed", "device", "tune")
 
 
-@stage
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--data", default="data/prepared")
-    parser.add_argument("--model", default="models/tuned.pt")
-    parser.add_argument("--live", default="metrics/live/tuned")
-    parser.add_argument("--metrics", default="metrics/tune.json")
-    parser.add_argument("--figure", default="plots/tune_history.png")
-    parser.add_argument("--join", action="store_true",
-                        help="only add trials to an existing shared study (extra workers)")
-    args = parser.parse_args()
+    args = parse(__doc__, inputs=["--params", "--train", "--val"],
+                 outputs=["--model", "--live", "--metrics", "--details", "--figure", "--timings"])
+    p = load_params(args.params, PARAMS)
+    train, val = load_split(args.train), load_split(args.val)
+    device = resolve_device(p.device)
+    bf16, why = choose_bf16(p.tune.precision, device)
+    print(f"precision: {why}")
+    seed_everything(p.seed)
+    validation = Dataset(val["x"], val["y"], 512)
 
-    params = load_params(args.params)
-    seed = require(params, "seed", int)
-    seed_everything(seed)
-    device = resolve_device(require(params, "device", str))
-    budget = Budget(**{key: require(params, f"tune.{key}", int) for key in (
-        "trials", "trial_epochs", "trial_samples", "final_epochs", "shift")},
-        bf16=use_bf16(require(params, "tune.precision", str), device))
-    training = load_split(f"{args.data}/train.pt")
-    validation = load_dataset(f"{args.data}/val.pt", 512)
-
-    study = open_study(require(params, "tune.storage", str), require(params, "tune.study", str),
-                       seed, fresh=not args.join)
-    run_search(study, training, validation, budget, seed, device)
-    if args.join:
-        return
-    arch, train = configs_from(study.best_params)
-    print(f"retraining the best configuration for {budget.final_epochs} epochs: {arch}, {train}")
-    logger = LiveLogger(args.live)
-    model, _, _ = train_tuned(arch, train, budget.final_epochs, training["x"], training["y"],
-                              validation, seed=seed, budget=budget, device=device,
-                              on_epoch=logger)
-    logger.close()
-    save_torch(args.model, checkpoint(model))
-    write_json(args.metrics, summary(study, arch, train, logger.results))
-    save_figure(args.figure, history_figure(study))
+    if p.tune.storage.startswith("sqlite:///"):  # SQLite makes the file, not its folder
+        Path(p.tune.storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    study = open_study(p.tune.storage, p.tune.study, p.seed, fresh=True)
+    common = {"seed": p.seed, "shift": p.tune.shift, "bf16": bf16, "device": device}
+    run_search(study, train, validation, p.tune.trials,
+               TrialBudget(p.tune.trial_epochs, p.tune.trial_samples), **common)
+    arch, config = configs_from(study.best_params)
+    print(f"retraining the best configuration for {p.tune.final_epochs} epochs: {arch}, {config}")
+    with atomic.LiveLog(args.live) as log:
+        model, _, _ = train_tuned(arch, config, p.tune.final_epochs, train["x"], train["y"],
+                                  validation, on_epoch=log, **common)
+    details = summary(study, arch, config, log.results)
+    atomic.save_torch(args.model, tuned_state(model))
+    atomic.write_json(args.metrics, {"best_val_accuracy": details["best_val_accuracy"]})
+    atomic.write_json(args.details, {"device": str(device), "bf16": bf16, **details})
+    atomic.save_figure(args.figure, history_figure(trial_history(study)))
+    atomic.write_json(args.timings, timings(log.results))
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -1,44 +1,41 @@
 """Stage verify_ops: our Conv2d/MaxPool2d/ReLU against PyTorch's on real batches, plus the
-ReLU commutativity experiment; fails (after writing its metrics) if a forward pass differs."""
+ReLU commutativity experiment; fails (after writing its results) if a forward pass differs."""
 
-import argparse
-
-from fmnist.cli import stage
-from fmnist.io import load_params, require, save_figure, write_json
-from fmnist.prepare import load_dataset
-from fmnist.runtime import seed_everything
-from fmnist.verify import (
+from fmnist import atomic
+from fmnist.analysis.verify import (
     check_forward,
     commutativity_experiment,
     commutativity_numbers,
-    plot_commutativity,
+    headline,
     verify_against_torch,
 )
+from fmnist.data.dataset import Dataset
+from fmnist.figures.ops import commutativity_figure
+from fmnist.runtime import seed_everything
 
+from _shared import load_params, load_split, parse, run
+
+PARAMS = ("seed", "batch_size")
 BATCHES = 3  # real training batches checked; each runs every layer three ways (ours, torch, f64)
 
 
-@stage
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", default="data/prepared/train.pt")
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--metrics", default="metrics/verify_ops.json")
-    parser.add_argument("--figure", default="plots/commutativity.png")
-    args = parser.parse_args()
+    args = parse(__doc__, inputs=["--params", "--data"],
+                 outputs=["--metrics", "--details", "--figure"])
+    p = load_params(args.params, PARAMS)
+    split = load_split(args.data)
 
-    params = load_params(args.params)
-    seed = require(params, "seed", int)
-    dataset = load_dataset(args.data, require(params, "batch_size", int))
-    dataset.shuffle(seed_everything(seed))
+    dataset = Dataset(split["x"], split["y"], p.batch_size)
+    dataset.shuffle(seed_everything(p.seed))
+    details = verify_against_torch(dataset, BATCHES, p.seed)
+    experiment = commutativity_experiment(p.seed)
+    details["commutativity"] = commutativity_numbers(experiment)
 
-    metrics = verify_against_torch(dataset, BATCHES, seed)
-    experiment = commutativity_experiment(seed)
-    metrics["commutativity"] = commutativity_numbers(experiment)
-    write_json(args.metrics, metrics)
-    save_figure(args.figure, plot_commutativity(experiment))
-    check_forward(metrics)  # after writing, so a failure leaves its numbers behind
+    atomic.write_json(args.metrics, headline(details))
+    atomic.write_json(args.details, details)
+    atomic.save_figure(args.figure, commutativity_figure(experiment))
+    check_forward(details)  # after writing, so a failure leaves its numbers behind
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,3 +32,18 @@ def write_idx_pair(folder: Path, kind: str, n: int, seed: int = 0) -> tuple[np.n
     (folder / f"{kind}-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(images, 2051)))
     (folder / f"{kind}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels, 2049)))
     return images, labels
+
+
+def corrupt(gz: bytes, damage: str) -> bytes:
+    """`gz` damaged three ways gzip reports differently: cut short, wrong CRC, broken deflate."""
+    if damage == "truncate":
+        return gz[: len(gz) // 2]  # EOFError
+    if damage == "crc":
+        return gz[:-8] + bytes(b ^ 0xFF for b in gz[-8:-4]) + gz[-4:]  # BadGzipFile
+    if damage == "deflate":
+        return gz[:10] + b"\xff" * 8 + gz[18:]  # zlib.error, with a valid header
+    raise ValueError(damage)
+
+
+# The stage scripts import their shared edge as `_shared`, from beside them.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))

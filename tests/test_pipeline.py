@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -12,7 +13,8 @@ import pytest
 import torch
 import yaml
 
-from fmnist.io import read_json
+from _shared import read_json
+
 
 ROOT = Path(__file__).resolve().parents[1]
 DEBIAN_DATA = Path("/usr/share/datasets/fashion-mnist")
@@ -32,6 +34,20 @@ def merge(base: dict, override: dict) -> dict:
     for key, value in override.items():
         out[key] = merge(out[key], value) if isinstance(value, dict) else value
     return out
+
+
+def leaves(tree: object) -> list[object]:
+    """The values at the leaves of `dvc metrics show --json`'s nested dicts (numbers expected)."""
+    if isinstance(tree, dict):
+        return [leaf for value in tree.values() for leaf in leaves(value)]
+    return [tree]
+
+
+def keys(tree: object) -> list[str]:
+    """Every key at any depth of nested dicts."""
+    if isinstance(tree, dict):
+        return [*tree, *(k for value in tree.values() for k in keys(value))]
+    return []
 
 
 def run(repo: Path, *args: str) -> str:
@@ -58,7 +74,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY)
     params["data"]["mirrors"] = [str(DEBIAN_DATA)]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    (repo / ".gitignore").write_text("/data/\n/models/\ndvc_plots/\n")
+    shutil.copy(ROOT / ".gitignore", repo / ".gitignore")
     run(repo, "git", "init", "-q", "-b", "main")
     run(repo, "dvc", "init", "-q")
     run(repo, "git", "add", "-A")
@@ -75,7 +91,7 @@ def test_fetch_copies_verified_raw_files(repo):
 
 
 def test_prepared_tensors(repo):
-    counts = read_json(repo / "metrics" / "prepare.json")
+    counts = read_json(repo / "results" / "prepare.json")
     assert counts["train"]["samples"] == 480 and counts["val"]["samples"] == 120
     assert counts["test"]["samples"] == 600
     for split in ("train", "val", "test"):
@@ -92,18 +108,22 @@ def test_prepared_tensors(repo):
 
 
 def test_every_stage_wrote_its_outputs(repo):
-    for name in ("verify_ops", "train_custom", "train_torch", "compare", "tune", "test"):
-        assert (repo / "metrics" / f"{name}.json").is_file(), name
+    for name in ("prepare", "verify_ops", "train_custom", "train_torch", "compare", "tune",
+                 "test"):
+        assert (repo / "results" / f"{name}.json").is_file(), name
     for name in ("commutativity", "losses", "tune_history", "stats"):
         assert (repo / "plots" / f"{name}.png").is_file(), name
-    assert read_json(repo / "metrics" / "train_custom.json")["epochs"] == 2
-    tune = read_json(repo / "metrics" / "tune.json")
+    for name in ("custom", "torch", "tuned"):
+        assert (repo / "models" / f"{name}.pt").is_file(), name
+    assert read_json(repo / "results" / "train_custom.json")["epochs"] == 2
+    tune = read_json(repo / "results" / "tune.json")
     assert tune["trials_run"] == 2 and tune["final_epochs"] == 1
-    test = read_json(repo / "metrics" / "test.json")
+    test = read_json(repo / "results" / "test.json")["tuned"]
     assert 0.0 <= test["accuracy"] <= 1.0 and len(test["per_class"]) == 10
-    assert len(read_json(repo / "metrics" / "confusion.json")) == 600
+    assert len(read_json(repo / "results" / "confusion.json")) == 600
     report = (repo / "reports" / "report.md").read_text()
     assert f"{test['accuracy']:.4f}" in report and test["hardest_class"]["name"] in report
+    assert read_json(repo / "timings" / "train_custom.json")["seconds_per_epoch"]
 
 
 def test_repro_again_is_a_no_op(repo):
@@ -111,11 +131,12 @@ def test_repro_again_is_a_no_op(repo):
     assert "up to date" in out
 
 
-def test_metrics_show_lists_every_metrics_file(repo):
-    out = run(repo, "dvc", "metrics", "show")
-    for name in ("prepare", "verify_ops", "train_custom", "train_torch", "compare", "tune",
-                 "test"):
-        assert f"metrics/{name}.json" in out, name
+def test_metrics_show_holds_only_headline_numbers(repo):
+    shown = json.loads(run(repo, "dvc", "metrics", "show", "--json"))
+    numbers = list(leaves(shown))
+    assert 5 <= len(numbers) <= 15 and all(isinstance(n, int | float) for n in numbers)
+    names = " ".join(str(key) for key in keys(shown))
+    assert "seconds" not in names and "per_class" not in names
 
 
 def test_experiment_reruns_training_only_and_plots_diff(repo):
@@ -132,5 +153,5 @@ def test_experiment_reruns_training_only_and_plots_diff(repo):
     run(repo, "dvc", "plots", "diff", "HEAD", "-o", "plots_html")
     html = (repo / "plots_html" / "index.html").read_text()
     assert "train_loss" in html and "val_loss" in html
-    logged = (repo / "metrics/live/custom/plots/metrics/train_loss.tsv").read_text().split()
+    logged = (repo / "results/live/custom/plots/metrics/train_loss.tsv").read_text().split()
     assert logged[-1] in html, "the workspace's loss values must be in the rendered plot data"

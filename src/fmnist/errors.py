@@ -2,15 +2,15 @@
 
 
 class FmnistError(Exception):
-    """Base class of the project's errors; the stages print its message and exit non-zero."""
+    """Base class of the project's errors; a stage prints its message as one line and exits 1."""
 
 
 class DataError(FmnistError, ValueError):
-    """A data file is missing, malformed or fails verification."""
+    """A data file is missing, malformed, corrupt or fails verification."""
 
 
-class ParamError(FmnistError):
-    """A parameter in params.yaml is missing or out of range."""
+class ParamError(FmnistError, ValueError):
+    """A parameter value is missing, of the wrong type or out of range."""
 
 
 class VerificationError(FmnistError):
@@ -18,4 +18,4 @@ class VerificationError(FmnistError):
 
 
 class TrainingError(FmnistError):
-    """Training diverged (NaN or infinite loss)."""
+    """Training diverged: a loss became NaN, infinite, or grew far past its starting value."""

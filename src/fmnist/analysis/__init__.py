@@ -1,0 +1,1 @@
+"""Analysis of results: our ops against PyTorch's, two training runs compared, test statistics."""

@@ -1,0 +1,189 @@
+"""Test-set statistics: confusion matrix, per-class precision/recall, the hardest class."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from fmnist.data.classes import CLASS_NAMES
+
+DECIMALS = 6  # rounding of every float in the stats, so metrics files stay byte-stable
+
+
+def logits_to_onehot(logits: torch.Tensor | np.ndarray) -> np.ndarray:
+    """One-hot int64 rows [N, K] marking each row's largest logit (the first one on ties)."""
+    if isinstance(logits, torch.Tensor):
+        logits = logits.detach().cpu().numpy()
+    logits = np.asarray(logits)
+    if logits.ndim != 2 or logits.shape[1] == 0:
+        raise ValueError(f"logits_to_onehot: logits must be [N, K] with K >= 1, got {logits.shape}")
+    return np.eye(logits.shape[1], dtype=np.int64)[logits.argmax(axis=1)]
+
+
+def confusion_matrix(predicted: np.ndarray, actual: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts [K, K] of samples per (actual, predicted) class: rows actual, columns predicted."""
+    predicted = _check_indices(predicted, num_classes, "confusion_matrix", "predicted")
+    actual = _check_indices(actual, num_classes, "confusion_matrix", "actual")
+    if len(predicted) != len(actual):
+        raise ValueError(f"confusion_matrix: {len(predicted)} predicted classes "
+                         f"but {len(actual)} actual classes")
+    # Flat cell index actual*K + predicted, counted, then [K*K] -> [K, K].
+    counts = np.bincount(actual * num_classes + predicted, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+
+
+def classification_stats(
+    predictions_onehot: np.ndarray, labels_onehot: np.ndarray,
+    class_names: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Accuracy, macro precision/recall and per-class precision/recall, rounded to 6 decimals.
+
+    A class never predicted has precision 0.0 and a class absent from the labels has recall 0.0
+    (instead of 0/0 = NaN, which JSON cannot hold); both zeros count in the macro averages, so
+    a model that ignores a class is penalised rather than averaged over fewer classes.
+    """
+    class_names = default_names(class_names, labels_onehot)
+    check_onehot_pair(predictions_onehot, labels_onehot, class_names, "classification_stats")
+    cm = confusion_matrix(predictions_onehot.argmax(axis=1), labels_onehot.argmax(axis=1),
+                          len(class_names))
+    precision, recall = precision_recall(cm)
+    return {
+        "accuracy": _round(np.trace(cm) / cm.sum()),
+        "macro_precision": _round(precision.mean()),
+        "macro_recall": _round(recall.mean()),
+        "per_class": {
+            name: {"precision": _round(p), "recall": _round(r)}
+            for name, p, r in zip(class_names, precision, recall, strict=True)
+        },
+    }
+
+
+def confusion_records(
+    predicted: np.ndarray, actual: np.ndarray, class_names: Sequence[str]
+) -> list[dict[str, str]]:
+    """One `{"actual": name, "predicted": name}` row per sample, for DVC's `confusion` template."""
+    predicted = _check_indices(predicted, len(class_names), "confusion_records", "predicted")
+    actual = _check_indices(actual, len(class_names), "confusion_records", "actual")
+    if len(predicted) != len(actual):
+        raise ValueError(f"confusion_records: {len(predicted)} predicted classes "
+                         f"but {len(actual)} actual classes")
+    return [{"actual": class_names[a], "predicted": class_names[p]}
+            for a, p in zip(actual.tolist(), predicted.tolist(), strict=True)]
+
+
+def precision_recall(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class precision (over columns) and recall (over rows), 0.0 where undefined."""
+    hits = np.diag(cm).astype(np.float64)
+    predicted, actual = cm.sum(axis=0), cm.sum(axis=1)
+    precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
+    recall = np.divide(hits, actual, out=np.zeros_like(hits), where=actual > 0)
+    return precision, recall
+
+
+def default_names(class_names: Sequence[str] | None, labels: Any) -> Sequence[str]:
+    """`class_names`, or Fashion-MNIST's for 10 columns, or "0".."K-1" for K other columns."""
+    if class_names is not None:
+        return class_names
+    k = labels.shape[1] if isinstance(labels, np.ndarray) and labels.ndim == 2 else 10
+    return CLASS_NAMES if k == len(CLASS_NAMES) else tuple(str(i) for i in range(k))
+
+
+def check_onehot_pair(
+    predictions: Any, labels: Any, class_names: Sequence[str], caller: str
+) -> None:
+    """Raise ValueError unless both are one-hot numpy arrays [N, K] with K == len(class_names)."""
+    for name, array in (("predictions", predictions), ("labels", labels)):
+        if not isinstance(array, np.ndarray):
+            raise ValueError(f"{caller}: {name} must be a numpy array, got {type(array).__name__}")
+        if array.ndim != 2:
+            raise ValueError(f"{caller}: {name} must be 2-D [N, K], got shape {array.shape}")
+    if predictions.shape != labels.shape:
+        raise ValueError(f"{caller}: predictions {predictions.shape} and labels {labels.shape} "
+                         "differ in shape")
+    n, k = labels.shape
+    if k != len(class_names):
+        raise ValueError(f"{caller}: arrays have {k} columns but there are "
+                         f"{len(class_names)} class names")
+    if n == 0:
+        raise ValueError(f"{caller}: no samples")
+    for name, array in (("predictions", predictions), ("labels", labels)):
+        _check_onehot_rows(array, f"{caller}: {name}")
+
+
+def _check_onehot_rows(array: np.ndarray, what: str) -> None:
+    """Raise ValueError naming the first row that is not exactly one 1 among 0s."""
+    binary = (array == 0) | (array == 1)
+    if not binary.all():
+        row = int(np.argmin(binary.all(axis=1)))
+        raise ValueError(f"{what} must be one-hot rows, row {row} has values other than 0 and 1")
+    sums = array.sum(axis=1)
+    if not (sums == 1).all():
+        row = int(np.argmax(sums != 1))
+        raise ValueError(f"{what} must be one-hot rows, row {row} sums to {sums[row]:g}")
+
+
+def _check_indices(indices: Any, num_classes: int, caller: str, name: str) -> np.ndarray:
+    """Class indices as a 1-D int64 array, each in [0, num_classes)."""
+    array = np.asarray(indices)
+    if array.ndim != 1:
+        raise ValueError(f"{caller}: {name} must be 1-D class indices, got shape {array.shape}")
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{caller}: {name} must be integer class indices, got {array.dtype}")
+    if array.size and (array.min() < 0 or array.max() >= num_classes):
+        raise ValueError(f"{caller}: {name} holds classes outside 0..{num_classes - 1}")
+    return array.astype(np.int64)
+
+
+def _round(value: float) -> float:
+    """A plain float rounded to DECIMALS."""
+    return round(float(value), DECIMALS)
+
+
+def hardest_class(predictions: np.ndarray, labels: np.ndarray,
+                  class_names: Sequence[str] | None = None, top: int = 3) -> dict[str, Any]:
+    """The class of lowest recall and the classes its samples are most often mistaken for."""
+    class_names = default_names(class_names, labels)
+    check_onehot_pair(predictions, labels, class_names, "hardest_class")
+    cm = confusion_matrix(predictions.argmax(axis=1), labels.argmax(axis=1), len(class_names))
+    _, recall = precision_recall(cm)
+    k = int(recall.argmin())
+    row = cm[k].copy()
+    row[k] = 0  # only the mistakes
+    order = [j for j in np.argsort(-row, kind="stable")[:top] if row[j] > 0]
+    return {
+        "name": class_names[k],
+        "recall": _round(recall[k]),
+        "samples": int(cm[k].sum()),
+        "mistaken_for": [{"class": class_names[j], "count": int(row[j])} for j in order],
+        "taken_for_it": [  # the other direction: samples of other classes predicted as k
+            {"class": class_names[j], "count": int(cm[j, k])}
+            for j in np.argsort(-cm[:, k], kind="stable") if j != k and cm[j, k] > 0][:top],
+    }
+
+
+def results_by_network(predictions: dict[str, np.ndarray], labels: np.ndarray, full: str
+                 ) -> dict[str, Any]:
+    """Every network's test statistics from one-hot predictions; network `full`'s in detail.
+
+    Per-class rows are a list in class order (JSON keeps list order, not dict order).
+    """
+    results: dict[str, Any] = {}
+    for name, predicted in predictions.items():
+        stats = classification_stats(predicted, labels)
+        per_class = stats.pop("per_class")
+        if name == full:
+            stats["per_class"] = [{"class": cls, **values} for cls, values in per_class.items()]
+            stats["hardest_class"] = hardest_class(predicted, labels)
+        results[name] = stats
+    return results
+
+
+def headline_metrics(results: dict[str, Any], full: str) -> dict[str, dict[str, float]]:
+    """The numbers people compare between runs: accuracy of each network, the macro averages
+    of network `full`."""
+    keys = ("accuracy", "macro_precision", "macro_recall")
+    return {name: {k: stats[k] for k in (keys if name == full else keys[:1])}
+            for name, stats in results.items()}

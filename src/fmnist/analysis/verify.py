@@ -1,0 +1,193 @@
+"""Our ops checked against PyTorch's on real batches, and the ReLU commutativity experiment."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from fmnist.data.dataset import Dataset
+from fmnist.errors import VerificationError
+from fmnist.nn import ops
+from fmnist.nn.assignment import build_network, copy_weights
+
+FORWARD_TOLERANCE = 1e-5  # the assignment's bar on max |custom - torch| of a forward pass
+EXPERIMENT_SHAPE = (1, 100, 100)
+
+def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    """max |a - b| as a Python float (0.0 for empty tensors)."""
+    return float((a.detach() - b.detach()).abs().max()) if a.numel() else 0.0  # f32 - f64 -> f64
+
+
+def _signif(value: float) -> float:
+    """Three significant digits: metrics that differ only in rounding noise stay unchanged."""
+    return float(f"{value:.3g}")
+
+
+def _outputs_and_grads(layer: nn.Module, x: torch.Tensor, grad_out: torch.Tensor
+                       ) -> dict[str, torch.Tensor]:
+    """The layer's output and the gradients of <output, grad_out> w.r.t. input and parameters."""
+    x = x.detach().clone().requires_grad_(True)
+    named = list(layer.named_parameters())
+    out = layer(x)
+    grads = torch.autograd.grad(out, [x, *(p for _, p in named)], grad_out.to(out.dtype))
+    return {"forward": out, "grad_input": grads[0],
+            **{f"grad_{name}": g for (name, _), g in zip(named, grads[1:], strict=True)}}
+
+
+def compare_layer(reference: nn.Module, custom: nn.Module, x: torch.Tensor,
+                  generator: torch.Generator) -> dict[str, float]:
+    """max |custom - torch| of the output and every gradient, plus each one's float64 error."""
+    with torch.no_grad():
+        shape = reference(x).shape
+    probe = torch.randn(shape, generator=generator)  # upstream gradient, exact in float64 too
+    ours = _outputs_and_grads(custom, x, probe)
+    theirs = _outputs_and_grads(reference, x, probe)
+    exact = _outputs_and_grads(copy.deepcopy(reference).double(), x.double(), probe)
+    diffs = {key: max_abs_diff(ours[key], theirs[key]) for key in theirs}
+    diffs["float64_error_custom"] = max(max_abs_diff(ours[k], exact[k]) for k in exact)
+    diffs["float64_error_torch"] = max(max_abs_diff(theirs[k], exact[k]) for k in exact)
+    return diffs
+
+
+def _layer_names(network: nn.Sequential) -> list[str]:
+    """conv1, pool1, relu1, conv2, ... for the network's Conv2d/MaxPool2d/ReLU layers."""
+    counts: dict[str, int] = {}
+    names = []
+    for layer in network:
+        kind = {"Conv2d": "conv", "MaxPool2d": "pool", "ReLU": "relu"}.get(type(layer).__name__)
+        if kind is None:
+            names.append("")
+            continue
+        counts[kind] = counts.get(kind, 0) + 1
+        names.append(f"{kind}{counts[kind]}")
+    return names
+
+
+def layer_cases(x: torch.Tensor, seed: int) -> list[tuple[str, nn.Module, nn.Module, torch.Tensor]]:
+    """(name, torch layer, our layer, its real input) for every layer of the assignment network.
+
+    Adds `pool1_after_relu`: the first pooling applied after ReLU instead of before, whose input
+    is full of tied zeros -- the case where the gradient's tie rule matters.
+    """
+    torch.manual_seed(seed)
+    reference = build_network("torch")
+    custom = build_network("custom")
+    copy_weights(reference, custom)
+    cases = []
+    h = x
+    with torch.no_grad():
+        for name, theirs, ours in zip(_layer_names(reference), reference, custom, strict=True):
+            if name:
+                cases.append((name, theirs, ours, h))
+            if name == "conv1":
+                pool = reference[1]
+                cases.append(("pool1_after_relu", pool,
+                              ops.MaxPool2d(pool.kernel_size, pool.stride), theirs(h).clamp_min(0)))
+            h = theirs(h)
+    return cases
+
+
+def compare_network(x: torch.Tensor, y: torch.Tensor, seed: int) -> dict[str, float]:
+    """Both assignment networks from the same weights: logits, loss and parameter gradients."""
+    torch.manual_seed(seed)
+    reference = build_network("torch")
+    custom = build_network("custom")
+    copy_weights(reference, custom)
+    results = {}
+    for impl, network in (("torch", reference), ("custom", custom)):
+        logits = network(x)
+        loss = nn.functional.cross_entropy(logits, y)
+        results[impl] = (logits, loss, torch.autograd.grad(loss, list(network.parameters())))
+    (t_logits, t_loss, t_grads), (c_logits, c_loss, c_grads) = results["torch"], results["custom"]
+    grads = max(max_abs_diff(c, t) for c, t in zip(c_grads, t_grads, strict=True))
+    return {"forward": max_abs_diff(c_logits, t_logits), "loss": max_abs_diff(c_loss, t_loss),
+            "grad_parameters": grads}
+
+
+def _merge_max(total: dict[str, dict[str, Any]], name: str, values: dict[str, float]) -> None:
+    """Keep the largest value per key of `values` across batches in `total[name]`."""
+    entry = total.setdefault(name, {})
+    for key, value in values.items():
+        entry[key] = max(entry.get(key, 0.0), value)
+
+
+def verify_against_torch(dataset: Dataset, batches: int, seed: int) -> dict[str, Any]:
+    """Compare our layers and network with PyTorch's on the first `batches` batches of `dataset`."""
+    count = min(batches, len(dataset))
+    if count < 1:
+        raise VerificationError(f"verify_ops: need at least one batch, got {len(dataset)} "
+                                f"batches in the dataset and batches={batches}")
+    generator = torch.Generator().manual_seed(seed)
+    layers: dict[str, dict[str, Any]] = {}
+    for index in range(count):
+        x, y = dataset[index]
+        for name, reference, custom, h in layer_cases(x, seed):
+            _merge_max(layers, name, compare_layer(reference, custom, h, generator))
+            layers[name].update(config=repr(custom), input_shape=["N", *h.shape[1:]])
+        _merge_max(layers, "network", compare_network(x, y, seed))
+    for entry in layers.values():
+        entry.update({k: _signif(v) for k, v in entry.items() if isinstance(v, float)})
+    worst = max(entry["forward"] for entry in layers.values())
+    return {"tolerance": FORWARD_TOLERANCE, "batches": count, "batch_size": dataset.batch_size,
+            "max_forward_diff": worst, "passed": worst < FORWARD_TOLERANCE,
+            "layers": [{"layer": name, **entry} for name, entry in layers.items()]}  # in order
+
+
+def check_forward(metrics: dict[str, Any]) -> None:
+    """Raise VerificationError naming every layer whose forward difference reaches the tolerance."""
+    bad = [f"{entry['layer']} ({entry['forward']:.3g})" for entry in metrics["layers"]
+           if entry["forward"] >= metrics["tolerance"]]
+    if bad:
+        raise VerificationError(f"custom ops differ from PyTorch by >= {metrics['tolerance']:g} in "
+                                f"the forward pass: {', '.join(bad)}")
+
+
+# --------------------------------------------------------------------------- commutativity
+
+
+def _seeded_conv(generator: torch.Generator) -> ops.Conv2d:
+    """A 1->1 channel, 3x3, stride-2 Conv2d (the pooling's geometry), drawn as torch draws it."""
+    conv = ops.Conv2d(1, 1, kernel_size=3, stride=2)
+    bound = 1 / 3  # 1 / sqrt(fan_in): torch.nn.Conv2d's default range for both tensors
+    with torch.no_grad():
+        conv.weight.uniform_(-bound, bound, generator=generator)
+        conv.bias.uniform_(-bound, bound, generator=generator)
+    return conv
+
+
+def commutativity_experiment(seed: int) -> dict[str, Any]:
+    """ReLU after vs before MaxPool2d(3, 2), and after vs before a random Conv2d, on U[-1, 1]."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand(EXPERIMENT_SHAPE, generator=generator) * 2 - 1
+    relu = ops.ReLU()
+    result: dict[str, Any] = {"input": x}
+    with torch.no_grad():
+        for name, op in (("pool", ops.MaxPool2d(kernel_size=3, stride=2)),
+                         ("conv", _seeded_conv(generator))):
+            result[name] = {"op_then_relu": relu(op(x)), "relu_then_op": op(relu(x)),
+                            "layer": repr(op)}
+    return result
+
+
+def commutativity_numbers(result: dict[str, Any]) -> dict[str, Any]:
+    """The experiment's metrics: max and mean |(a) - (b)| and the share of positions that differ."""
+    numbers: dict[str, Any] = {"input_shape": list(result["input"].shape)}
+    for name in ("pool", "conv"):
+        a, b = result[name]["op_then_relu"], result[name]["relu_then_op"]
+        diff = (a - b).abs()
+        numbers[name] = {"layer": result[name]["layer"], "output_shape": list(a.shape),
+                         "max_abs_diff": _signif(float(diff.max())),
+                         "mean_abs_diff": _signif(float(diff.mean())),
+                         "fraction_differing": _signif(float((diff > 0).double().mean()))}
+    return numbers
+
+
+def headline(details: dict[str, Any]) -> dict[str, float]:
+    """The number people compare between runs: the worst forward difference, in units of 1e-7.
+
+    Scaled so that DVC's 5-decimal display shows it faithfully (6.0e-07 would print as 0.0).
+    """
+    return {"max_forward_diff_x1e7": round(details["max_forward_diff"] * 1e7, 3)}

@@ -1,0 +1,39 @@
+"""One gunzip for every reader of the raw files: corrupt data is a clear DataError, never zlib's."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+from fmnist.errors import DataError
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_gzip(raw: bytes) -> bool:
+    """Whether `raw` starts with gzip's magic bytes (decided by content, not by file name)."""
+    return raw[:2] == GZIP_MAGIC
+
+
+def decompress(raw: bytes) -> bytes:
+    """The decompressed bytes of gzip data `raw`; DataError saying why if it is not sound gzip.
+
+    Truncated streams (EOFError), CRC or header errors (gzip.BadGzipFile) and undecodable
+    deflate data (zlib.error) all become one "corrupt gzip" message.
+    """
+    if not is_gzip(raw):
+        raise DataError("not gzip (no gzip magic bytes at the start)")
+    try:
+        return gzip.decompress(raw)
+    except EOFError as err:
+        raise DataError(f"corrupt gzip (truncated: {err})") from err
+    except (OSError, zlib.error) as err:
+        raise DataError(f"corrupt gzip ({err})") from err
+
+
+def gunzip(raw: bytes, name: str) -> bytes:
+    """`decompress(raw)`, with errors naming the file `name`."""
+    try:
+        return decompress(raw)
+    except DataError as err:
+        raise DataError(f"{name}: {err}") from err.__cause__

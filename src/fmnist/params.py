@@ -1,0 +1,150 @@
+"""The pipeline's parameters, validated: types, ranges and relations, every problem in one line.
+
+`Params` describes all of them with pydantic; `validate(raw, keys)` checks the keys a stage reads
+(those it lists in dvc.yaml) and returns a model holding exactly those, or raises one ParamError
+naming every invalid key, what was expected and what was found. Used only by the stages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    create_model,
+)
+
+from fmnist.data.classes import TRAIN_SAMPLES
+from fmnist.data.splits import split_sizes
+from fmnist.errors import ParamError
+from fmnist.runtime import resolve_device
+
+
+def _no_bool(value: Any) -> Any:
+    """pydantic reads True as 1.0; a yes/no where a number belongs is a mistake."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not true/false")
+    return value
+
+
+def _device(name: str) -> str:
+    resolve_device(name)  # raises ValueError naming what is wrong (unknown, or no CUDA here)
+    return name
+
+
+def _storage(url: str) -> str:
+    if not re.match(r"^[a-z][a-z0-9+]*://", url):
+        raise ValueError(f"must be a database URL such as sqlite:///studies/tune.db or "
+                         f"postgresql+psycopg://user@host/db, got {url!r}")
+    return url
+
+
+Number = Annotated[float, BeforeValidator(_no_bool)]
+Count = Annotated[StrictInt, Field(ge=1)]
+Text = Annotated[str, Field(min_length=1)]
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=False)
+
+
+class DataParams(_Group):
+    """`data:`: where the raw files come from and how they are split."""
+
+    mirrors: Annotated[list[Text], Field(min_length=1)]
+    timeout: Annotated[Number, Field(gt=0)]
+    val_fraction: Annotated[Number, Field(gt=0, lt=1)]
+    subset: Annotated[StrictInt, Field(ge=0)]
+
+
+class TuneParams(_Group):
+    """`tune:`: the search's budget and storage, the final training's length."""
+
+    trials: Count
+    trial_epochs: Count
+    trial_samples: Annotated[StrictInt, Field(ge=0)]
+    final_epochs: Count
+    shift: Annotated[StrictInt, Field(ge=0, le=8)]
+    precision: Literal["auto", "bf16", "fp32"]
+    storage: Annotated[str, AfterValidator(_storage)]
+    study: Text
+
+
+class Params(_Group):
+    """Every parameter of the pipeline."""
+
+    seed: Annotated[StrictInt, Field(ge=0)]
+    batch_size: Count
+    lr: Annotated[Number, Field(gt=0)]
+    momentum: Annotated[Number, Field(ge=0, lt=1)]
+    epochs: Count
+    device: Annotated[str, AfterValidator(_device)]
+    same_init: StrictBool
+    data: DataParams
+    tune: TuneParams
+
+
+def validate(raw: Any, keys: Sequence[str]) -> Any:
+    """The parameters `keys` (dotted for groups: "data.subset") of mapping `raw`, validated."""
+    if not isinstance(raw, dict):
+        raise ParamError("expected a mapping of parameters at the top level")
+    try:
+        params = _part(Params, list(keys)).model_validate(raw)
+    except ValidationError as err:
+        raise ParamError("; ".join(_describe(error) for error in err.errors())) from None
+    problems = _relations(params)
+    if problems:
+        raise ParamError("; ".join(problems))
+    return params
+
+
+def _part(model: type[BaseModel], keys: list[str]) -> type[BaseModel]:
+    """A model with only `keys` of `model` (dotted keys reach into groups), same checks."""
+    fields: dict[str, Any] = {}
+    nested: dict[str, list[str]] = defaultdict(list)
+    for key in keys:
+        head, _, rest = key.partition(".")
+        if head not in model.model_fields:
+            raise KeyError(f"{model.__name__} has no parameter {head!r}")
+        if rest:
+            nested[head].append(rest)
+        else:
+            info = model.model_fields[head]
+            fields[head] = (info.annotation, info)
+    for head, rest in nested.items():
+        if head not in fields:
+            fields[head] = (_part(model.model_fields[head].annotation, rest), ...)
+    return create_model(f"{model.__name__}Part", __base__=_Group, **fields)
+
+
+def _describe(error: Any) -> str:
+    """One pydantic error as `key: what was expected, got value`."""
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "missing":
+        return f"{key}: missing"
+    if error["type"] == "value_error":  # our own validators' messages say what they got
+        return f"{key}: {error['msg'].removeprefix('Value error, ')}"
+    message = re.sub(r"^(Input|String|List) should", "must", error["msg"])
+    return f"{key}: {message}, got {error['input']!r}"
+
+
+def _relations(params: Any) -> list[str]:
+    """Checks across keys: the split must leave both parts non-empty."""
+    data = getattr(params, "data", None)
+    if data is None or not {"subset", "val_fraction"} <= type(data).model_fields.keys():
+        return []
+    try:
+        split_sizes(data.subset or TRAIN_SAMPLES, data.val_fraction)
+    except ValueError as err:
+        return [f"data.subset {data.subset} with data.val_fraction: {err}"]
+    return []

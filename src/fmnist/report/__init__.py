@@ -1,0 +1,1 @@
+"""The generated report: markdown sections from the pipeline's results, and their prose."""

@@ -1,0 +1,164 @@
+"""The report in markdown, from the pipeline's own results: every number comes from them, so the
+report stays true when params change. Floats are rounded for reading; tables keep class order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fmnist.data.classes import CLASS_NAMES
+from fmnist.report.prose import (
+    BASELINE_NOTE,
+    COMMUTATIVITY_EXPLANATION,
+    DIFFERENCES,
+    UPPER_BODY,
+    UPPER_BODY_NOTE,
+    speed_note,
+)
+
+RESULTS = ("prepare", "verify_ops", "train_custom", "train_torch", "compare", "tune", "test")
+"""The results the report reads, by name."""
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _value(value: Any) -> str:
+    """A hyperparameter for reading: floats to 4 significant digits."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def data_section(m: dict[str, Any], plots: str) -> str:
+    """Sample counts per split and class, and the two data figures."""
+    splits = [name for name in ("train", "val", "test") if name in m["prepare"]]
+    rows = [[cls, *(m["prepare"][s]["per_class"][cls] for s in splits)] for cls in CLASS_NAMES]
+    rows.append(["**all**", *(m["prepare"][s]["samples"] for s in splits)])
+    return "\n\n".join([
+        "## Data",
+        _table(["class", *splits], rows),
+        f"![One sample per class]({plots}/class_samples.png)",
+        f"![Samples of one training batch]({plots}/batch_samples.png)",
+    ])
+
+
+def ops_section(m: dict[str, Any], plots: str) -> str:
+    """The equivalence table of our ops against PyTorch's, and the commutativity experiment."""
+    v = m["verify_ops"]
+    grads = sorted({k for entry in v["layers"] for k in entry if k.startswith("grad")})
+    rows = [[f"`{e['layer']}`", f"`{e.get('config', 'whole network')}`", f"{e['forward']:.2g}",
+             *(f"{e[k]:.2g}" if k in e else "" for k in grads)] for e in v["layers"]]
+    c = v["commutativity"]
+    return "\n\n".join([
+        "## Our ops against PyTorch's",
+        f"Max absolute differences on {v['batches']} real training batches of {v['batch_size']} "
+        f"(float32), custom minus torch with the same weights: forward "
+        f"{'passed' if v['passed'] else 'FAILED'} the assignment's bar of {v['tolerance']:g} "
+        f"(worst {v['max_forward_diff']:.2g}).",
+        _table(["layer", "configuration", "forward", *grads], rows),
+        _float64_note(v["layers"]),
+        "## Does ReLU commute with max-pooling? With a convolution?",
+        f"On a seeded `{c['input_shape']}` tensor uniform in [-1, 1]: "
+        f"`{c['pool']['layer']}` then ReLU vs ReLU then pooling differ by at most "
+        f"**{c['pool']['max_abs_diff']:.3g}**; with `{c['conv']['layer']}` in place of the "
+        f"pooling the two orders differ by up to **{c['conv']['max_abs_diff']:.3g}** (mean "
+        f"{c['conv']['mean_abs_diff']:.3g}, at {100 * c['conv']['fraction_differing']:.0f}% of "
+        "the positions).",
+        f"![Commutativity experiment]({plots}/commutativity.png)",
+        COMMUTATIVITY_EXPLANATION.strip(),
+    ])
+
+
+def _float64_note(layers: list[dict[str, Any]]) -> str:
+    """Gradient gaps put in scale: both implementations' distance to a float64 reference."""
+    ours = max(e.get("float64_error_custom", 0.0) for e in layers)
+    theirs = max(e.get("float64_error_torch", 0.0) for e in layers)
+    return ("The gradient gaps are float32 rounding, not errors: against the same computation in "
+            f"float64, our layers are off by at most {ours:.2g} and PyTorch's by at most "
+            f"{theirs:.2g}. Summed over a whole batch, a weight gradient can therefore miss "
+            "`torch.testing.assert_close`'s float32 tolerance against PyTorch on either side.")
+
+
+def losses_section(m: dict[str, Any], plots: str, timings: str) -> str:
+    """The two implementations' training compared, with an account of their differences."""
+    rows = [[impl, t["best_epoch"], f"{t['best_val_loss']:.4f}", f"{t['val_accuracy']:.4f}"]
+            for impl, t in (("custom", m["train_custom"]), ("torch", m["train_torch"]))]
+    c = m["compare"]
+    gaps = (f"the largest per-epoch gap is {c['train_loss']['max_abs_diff']:.2g} in training "
+            f"loss, {c['val_loss']['max_abs_diff']:.2g} in validation loss and "
+            f"{c['val_accuracy']['max_abs_diff']:.2g} in validation accuracy")
+    exact = all(c[k]["max_abs_diff"] == 0 for k in ("train_loss", "val_loss", "val_accuracy"))
+    growth = ("Here they stayed below the logged precision of 1e-6: " if exact else
+              "Those rounding differences grow through thousands of SGD steps, so the curves "
+              "agree closely but not bit for bit: ")
+    return "\n\n".join([
+        "## Training the assignment network twice",
+        _table(["implementation", "best epoch", "best val loss", "val accuracy (best epoch)"],
+               rows),
+        f"![Loss curves]({plots}/losses.png)",
+        f"{DIFFERENCES} {growth}{gaps}.",
+        speed_note(timings),
+    ])
+
+
+def tuning_section(m: dict[str, Any], plots: str) -> str:
+    """What the search found and how the winner trained."""
+    t = m["tune"]
+    rows = [[f"`{k}`", f"`{_value(v)}`"] for k, v in t["best_params"].items()]
+    return "\n\n".join([
+        "## Tuning (bonus)",
+        f"Optuna ran {t['trials_run']} trials ({t['trials_complete']} complete, "
+        f"{t['trials_pruned']} pruned on their per-epoch validation loss); the best, trial "
+        f"{t['best_trial']}{BASELINE_NOTE if t['best_is_baseline'] else ''}, reached "
+        f"a validation loss of {t['search_best_val_loss']:.4f} in its short run. Retrained for "
+        f"{_plural(t['final_epochs'], 'epoch')} on the whole training split, its best epoch "
+        f"({t['best_epoch']}) reached a validation loss of {t['best_val_loss']:.4f} and accuracy "
+        f"{t['best_val_accuracy']:.4f}.",
+        _table(["hyperparameter", "chosen"], rows),
+        f"![Optimisation history]({plots}/tune_history.png)",
+    ])
+
+
+def test_section(m: dict[str, Any], plots: str) -> str:
+    """Test-set statistics of the tuned network, the hardest class and why."""
+    t = m["test"]["tuned"]
+    rows = [[r["class"], f"{r['precision']:.4f}", f"{r['recall']:.4f}"] for r in t["per_class"]]
+    rows.append(["**macro average**", f"{t['macro_precision']:.4f}", f"{t['macro_recall']:.4f}"])
+    others = ", ".join(f"{impl} {m['test'][impl]['accuracy']:.4f}" for impl in ("custom", "torch"))
+    return "\n\n".join([
+        "## Test set (touched only here)",
+        f"Tuned network: accuracy **{t['accuracy']:.4f}**, macro precision "
+        f"{t['macro_precision']:.4f}, macro recall {t['macro_recall']:.4f} on "
+        f"{len(t['per_class'])} classes. The assignment networks, for comparison: {others}.",
+        _table(["class", "precision", "recall"], rows),
+        f"![Confusion matrix, recall and precision]({plots}/stats.png)",
+        _hardest(t["hardest_class"]),
+    ])
+
+
+def _hardest(hard: dict[str, Any]) -> str:
+    """The hardest class, what it is confused with in both directions, and why."""
+    def listing(rows: list[dict[str, Any]]) -> str:
+        return ", ".join(f"{r['class']} ({r['count']})" for r in rows) or "no other class"
+
+    text = (f"The hardest class is **{hard['name']}** (recall {hard['recall']:.4f} of "
+            f"{hard['samples']} samples). Its samples are most often taken for "
+            f"{listing(hard['mistaken_for'])}; in the other direction, the samples most often "
+            f"predicted as {hard['name']} are {listing(hard['taken_for_it'])}.")
+    confused = {hard["name"], *(r["class"] for r in hard["mistaken_for"][:2])}
+    return text + (UPPER_BODY_NOTE if confused <= UPPER_BODY else "")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def build_report(m: dict[str, Any], plots: str, timings: str) -> str:
+    """The whole report from the RESULTS by name; `plots` and `timings` are folders relative to
+    the report."""
+    head = ("# Fashion-MNIST: report\n\nGenerated by the `report` stage from the pipeline's "
+            "results and figures; `dvc repro` rewrites it whenever they change.")
+    sections = [head, data_section(m, plots), ops_section(m, plots),
+                losses_section(m, plots, timings), tuning_section(m, plots), test_section(m, plots)]
+    return "\n\n".join(sections) + "\n"

@@ -1,0 +1,1 @@
+"""Training: `fit` and evaluation, augmentation, and the tuned network's recipe."""

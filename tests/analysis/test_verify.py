@@ -1,0 +1,61 @@
+"""The verify_ops checks on real-shaped batches, and the commutativity experiment."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fmnist.analysis import verify
+from fmnist.data.dataset import Dataset
+from fmnist.errors import VerificationError
+from fmnist.report.prose import COMMUTATIVITY_EXPLANATION
+
+
+def test_pooling_and_relu_commute_exactly_convolution_does_not():
+    numbers = verify.commutativity_numbers(verify.commutativity_experiment(seed=42))
+    assert numbers["input_shape"] == [1, 100, 100]
+    assert numbers["pool"]["max_abs_diff"] == 0.0
+    assert numbers["pool"]["output_shape"] == [1, 49, 49]
+    assert numbers["conv"]["max_abs_diff"] > 0.0
+    assert numbers["conv"]["fraction_differing"] > 0.5
+
+
+def test_experiment_is_seeded():
+    a, b = verify.commutativity_experiment(7), verify.commutativity_experiment(7)
+    assert torch.equal(a["input"], b["input"])
+    assert torch.equal(a["conv"]["relu_then_op"], b["conv"]["relu_then_op"])
+    x = a["input"]
+    assert x.min() >= -1 and x.max() <= 1 and x.min() < -0.9 and x.max() > 0.9
+
+
+def test_explanation_covers_both_cases():
+    text = COMMUTATIVITY_EXPLANATION
+    assert "monotone" in text and "pool first" in text and "sums" in text
+
+
+def test_checks_on_real_shaped_batches_pass_and_cover_every_layer():
+    dataset = Dataset(torch.rand(10, 1, 28, 28), torch.eye(10), batch_size=5)
+    metrics = verify.verify_against_torch(dataset, batches=2, seed=0)
+    assert metrics["passed"] and metrics["batches"] == 2
+    layers = {entry["layer"]: entry for entry in metrics["layers"]}
+    assert list(layers) == ["conv1", "pool1_after_relu", "pool1", "relu1", "conv2", "pool2",
+                            "relu2", "conv3", "network"]  # in network order
+    conv2 = layers["conv2"]
+    assert conv2["input_shape"] == ["N", 32, 12, 12]
+    assert conv2["forward"] < verify.FORWARD_TOLERANCE
+    assert {"grad_input", "grad_weight", "grad_bias"} <= conv2.keys()
+    assert layers["pool1_after_relu"]["grad_input"] == 0.0
+    assert verify.headline(metrics) == {
+        "max_forward_diff_x1e7": round(metrics["max_forward_diff"] * 1e7, 3)}
+
+
+def test_headline_shows_small_differences_faithfully_at_five_decimals():
+    value = verify.headline({"max_forward_diff": 6.0e-07})["max_forward_diff_x1e7"]
+    assert round(value, 5) == 6.0  # DVC rounds to 5 decimals: 6.0e-07 itself would print 0.0
+
+
+def test_check_forward_names_the_failing_layer():
+    metrics = {"tolerance": 1e-5, "layers": [{"layer": "conv1", "forward": 2e-5},
+                                             {"layer": "pool1", "forward": 0.0}]}
+    with pytest.raises(VerificationError, match=r"conv1 \(2e-05\)"):
+        verify.check_forward(metrics)

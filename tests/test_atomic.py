@@ -1,0 +1,93 @@
+"""Writing the stages' outputs: whole or not at all, byte-identical for equal content."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from fmnist import atomic
+from fmnist.train.fit import EpochResult
+
+RESULTS = [EpochResult(1, 0.9, 0.8, 0.7, 2.0, 0.01), EpochResult(2, 0.5, 0.85, 0.75, 3.0, 0.01)]
+
+
+def listing(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_json_is_sorted_and_byte_identical(tmp_path):
+    atomic.write_json(tmp_path / "a.json", {"b": 1, "a": [0.5]})
+    first = (tmp_path / "a.json").read_bytes()
+    atomic.write_json(tmp_path / "a.json", {"a": [0.5], "b": 1})
+    assert (tmp_path / "a.json").read_bytes() == first
+    assert first == b'{\n  "a": [\n    0.5\n  ],\n  "b": 1\n}\n'
+    assert listing(tmp_path) == ["a.json"]
+
+
+def test_torch_files_are_byte_identical_for_equal_tensors(tmp_path):
+    atomic.save_torch(tmp_path / "a.pt", {"x": torch.arange(5)})
+    atomic.save_torch(tmp_path / "b.pt", {"x": torch.arange(5)})
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
+
+
+def test_a_failed_write_leaves_the_previous_file_and_no_partial(tmp_path):
+    path = tmp_path / "m.json"
+    atomic.write_json(path, {"v": 1})
+    with pytest.raises(RuntimeError), atomic.atomic_path(path) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert json.loads(path.read_text()) == {"v": 1} and listing(tmp_path) == ["m.json"]
+
+
+def test_a_stale_partial_of_a_killed_run_is_cleaned(tmp_path):
+    path = tmp_path / "m.json"
+    atomic.partial_path(path).write_text("left by kill -9")
+    atomic.write_json(path, {"v": 2})
+    assert listing(tmp_path) == ["m.json"]
+    atomic.partial_path(path).mkdir()
+    atomic.clean_partials(path)
+    assert listing(tmp_path) == ["m.json"]
+
+
+def test_write_dir_replaces_a_folder_whole(tmp_path):
+    out = tmp_path / "raw"
+    atomic.write_dir(out, {"a": b"1", "b": b"2"})
+    atomic.write_dir(out, {"c": b"3"})
+    assert listing(out) == ["c"] and listing(tmp_path) == ["raw"]
+
+
+def test_figures_are_png_without_timestamps(tmp_path):
+    fig = Figure()
+    fig.subplots().plot([1, 2])
+    atomic.save_figure(tmp_path / "a.png", fig)
+    atomic.save_figure(tmp_path / "b.png", fig)
+    data = (tmp_path / "a.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data == (tmp_path / "b.png").read_bytes()
+    assert b"Software" not in data and b"matplotlib" not in data.lower()
+
+
+def test_live_log_moves_into_place_only_when_complete(tmp_path):
+    with atomic.LiveLog(tmp_path / "live") as log:
+        for result in RESULTS:
+            log(result)
+        assert not (tmp_path / "live").exists()  # still in its temporary folder
+    tsv = (tmp_path / "live" / "plots" / "metrics" / "train_loss.tsv").read_text()
+    assert tsv == "step\ttrain_loss\n1\t0.9\n2\t0.5\n"  # no timestamp column
+    summary = json.loads((tmp_path / "live" / "metrics.json").read_text())
+    assert "seconds" not in summary  # timings vary run to run
+    assert listing(tmp_path) == ["live"] and log.results == RESULTS
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])
+def test_an_interrupted_run_leaves_neither_log_nor_partial(tmp_path, error):
+    with atomic.LiveLog(tmp_path / "live") as log:
+        log(RESULTS[0])
+    before = (tmp_path / "live" / "plots" / "metrics" / "val_loss.tsv").read_text()
+    with pytest.raises(error), atomic.LiveLog(tmp_path / "live") as log:
+        log(RESULTS[1])
+        raise error
+    assert listing(tmp_path) == ["live"]  # the earlier complete log stays as it was
+    assert (tmp_path / "live" / "plots" / "metrics" / "val_loss.tsv").read_text() == before
