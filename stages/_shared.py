@@ -17,6 +17,7 @@ import pickle
 import sys
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,15 @@ def run(main: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         raise SystemExit(INTERRUPTED) from None
+
+
+@contextmanager
+def param(key: str) -> Iterator[None]:
+    """Our errors raised in the block name the params `key` their value came from."""
+    try:
+        yield
+    except FmnistError as err:
+        raise type(err)(f"{key}: {err}") from err.__cause__
 
 
 def load_params(path: Path, keys: Sequence[str]) -> Any:

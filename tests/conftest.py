@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import os
+import pwd
+import shutil
+import socket
+import subprocess
 import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -47,3 +55,60 @@ def corrupt(gz: bytes, damage: str) -> bytes:
 
 # The stage scripts import their shared edge as `_shared`, from beside them.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))
+
+
+def postgres_bin() -> Path | None:
+    """Debian's PostgreSQL server programs (initdb, pg_ctl), the newest version, if installed."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                   key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    return found[-1].parent if found else None
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster on a local port: the URL of its `postgres` database.
+
+    initdb and pg_ctl refuse to run as root, so as root they run as `nobody` in a folder it
+    owns; no system service is involved, and the cluster is removed afterwards.
+    """
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.skip("needs Debian's postgresql (.ci/run installs it)")
+    home = Path(tempfile.mkdtemp(prefix="fmnist-pg-"))
+    as_user: dict[str, int] = {}
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        as_user = {"user": nobody.pw_uid, "group": nobody.pw_gid}
+        os.chown(home, nobody.pw_uid, nobody.pw_gid)
+    port, data = free_port(), home / "data"
+
+    def pg(*args: str) -> None:
+        subprocess.run([str(bin_dir / args[0]), *args[1:]], check=True, capture_output=True,
+                       cwd=home, **as_user)
+
+    try:
+        pg("initdb", "-D", str(data), "-U", "fmnist", "--auth=trust", "--no-locale",
+           "-E", "UTF8")
+        pg("pg_ctl", "-D", str(data), "-l", str(home / "log"), "-w", "-o",
+           f"-p {port} -k {home} -h 127.0.0.1 -c max_connections=100 -F", "start")
+        yield f"postgresql+psycopg://fmnist@127.0.0.1:{port}/postgres"
+        pg("pg_ctl", "-D", str(data), "-m", "immediate", "stop")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A fresh, empty database on the throw-away cluster, for one test."""
+    import psycopg
+
+    name = f"t{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return postgres_server.rsplit("/", 1)[0] + f"/{name}"

@@ -4,6 +4,7 @@ nothing in the package knows params.yaml, and each stage's deps in dvc.yaml are 
 from __future__ import annotations
 
 import ast
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -43,9 +44,9 @@ def imports(path: Path) -> set[str]:
 
 
 def module_file(name: str) -> Path | None:
-    """The file of a module of ours (`fmnist.x.y` or the stages' `_shared`), else None."""
-    if name == "_shared":
-        return STAGES / "_shared.py"
+    """The file of a module of ours (`fmnist.x.y` or a stages' helper `_name`), else None."""
+    if name.startswith("_") and (STAGES / f"{name}.py").is_file():
+        return STAGES / f"{name}.py"
     if name != "fmnist" and not name.startswith("fmnist."):
         return None
     base = PACKAGE.parent.joinpath(*name.split("."))
@@ -151,10 +152,10 @@ def test_stage_deps_name_what_the_stage_imports(name):
 def test_stage_params_are_the_keys_it_validates(name):
     stage = dvc_stages()[name]
     script = ROOT / stage["cmd"].split()[1]
-    tree = ast.parse(script.read_text(encoding="utf-8"))
-    keys = [ast.literal_eval(node.value) for node in tree.body
-            if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "PARAMS"]
-    assert sorted(stage.get("params", [])) == sorted(keys[0] if keys else ())
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # defines main() and its constants, runs nothing
+    assert sorted(stage.get("params", [])) == sorted(getattr(module, "PARAMS", ()))
 
 
 @pytest.mark.parametrize("script", sorted(STAGES.glob("[!_]*.py")), ids=lambda p: p.name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,8 +14,9 @@ import pytest
 import torch
 import yaml
 
-from _shared import read_json
+from tests import browser
 
+from _shared import read_json
 
 ROOT = Path(__file__).resolve().parents[1]
 DEBIAN_DATA = Path("/usr/share/datasets/fashion-mnist")
@@ -50,14 +52,25 @@ def keys(tree: object) -> list[str]:
     return []
 
 
-def run(repo: Path, *args: str) -> str:
-    """Run a command in `repo` with a git identity of its own; fail the test on error."""
+def environment() -> dict[str, str]:
+    """A git identity of the test's own; bytecode written as on users' machines."""
     env = {**os.environ, "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid",
-           "DVC_NO_ANALYTICS": "1",
+           "GIT_CONFIG_GLOBAL": os.devnull, "DVC_NO_ANALYTICS": "1",
            # the stages' `python` and `dvc` must be this interpreter's, whatever PATH says
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    done = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def attempt(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run a command in `repo`; the caller judges the outcome."""
+    return subprocess.run(args, cwd=repo, env=environment(), capture_output=True, text=True)
+
+
+def run(repo: Path, *args: str) -> str:
+    """Run a command in `repo`; fail the test on error."""
+    done = attempt(repo, *args)
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
 
@@ -77,6 +90,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy(ROOT / ".gitignore", repo / ".gitignore")
     run(repo, "git", "init", "-q", "-b", "main")
     run(repo, "dvc", "init", "-q")
+    for folder in ("html", "plots"):  # the offline plots page and our plot templates
+        shutil.copytree(ROOT / ".dvc" / folder, repo / ".dvc" / folder)
+    run(repo, "dvc", "config", "plots.html_template", "html/plots.html")
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-q", "-m", "pipeline")
     run(repo, "dvc", "repro")
@@ -139,6 +155,36 @@ def test_metrics_show_holds_only_headline_numbers(repo):
     assert "seconds" not in names and "per_class" not in names
 
 
+def clean(repo: Path) -> None:
+    """Nothing for git or DVC to report: no output changed, bytecode is not code."""
+    assert run(repo, "git", "status", "--porcelain") == ""
+    assert "Data and pipelines are up to date" in run(repo, "dvc", "status")
+
+
+def test_same_params_twice_leave_git_and_dvc_clean(repo):
+    run(repo, "dvc", "repro", "-f")
+    clean(repo)
+    compiled = attempt(repo, sys.executable, "-m", "compileall", "-q", "src", "stages")
+    assert compiled.returncode == 0 and list((repo / "src").rglob("__pycache__"))
+    clean(repo)  # after `make test` users have __pycache__ everywhere
+    run(repo, "dvc", "repro", "-f")
+    clean(repo)
+
+
+def test_a_bad_param_under_dvc_repro_is_our_one_line_and_dvc_s(repo, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(repo, copy, symlinks=True)
+    params = yaml.safe_load((copy / "params.yaml").read_text())
+    params["lr"] = -1
+    (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    done = attempt(copy, "dvc", "repro")
+    ours = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode != 0
+    assert ours == ["error: params.yaml: lr: must be greater than 0, got -1"], done.stderr
+    assert "ERROR: failed to reproduce 'train@" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_experiment_reruns_training_only_and_plots_diff(repo):
     before = read_json(repo / "metrics" / "train_custom.json")
     out = run(repo, "dvc", "exp", "run", "-S", "lr=0.05")
@@ -155,3 +201,28 @@ def test_experiment_reruns_training_only_and_plots_diff(repo):
     assert "train_loss" in html and "val_loss" in html
     logged = (repo / "results/live/custom/plots/metrics/train_loss.tsv").read_text().split()
     assert logged[-1] in html, "the workspace's loss values must be in the rendered plot data"
+
+
+@pytest.mark.skipif(not Path(browser.CHROMIUM).exists(), reason="needs Debian's chromium")
+def test_plots_diff_renders_every_plot_offline(repo):
+    run(repo, "dvc", "plots", "diff", "HEAD", "-o", "offline")
+    index = repo / "offline" / "index.html"
+    divs = browser.plot_divs(index.read_text(encoding="utf-8"))
+    assert set(divs) == {"losses", "loss_gap", "val_accuracy", "confusion"}
+    with browser.NetworkTrap() as trap:
+        dom = browser.parse_dom(browser.render_dom(index, proxy=trap.proxy))
+    assert dom.errors == [] and trap.page_requests() == []
+    assert all(dom.divs[d]["status"] == "ok" and dom.divs[d]["charts"] for d in divs)
+
+
+def test_a_fresh_clone_s_first_experiment_reruns_only_what_it_must(repo, tmp_path):
+    """Models and small outputs are committed; only the DVC-cached data is rebuilt."""
+    run(repo, "dvc", "exp", "apply", run(repo, "dvc", "exp", "list", "--name-only").split()[0])
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-q", "-m", "lr 0.05")
+    clone = tmp_path / "clone"
+    run(tmp_path, "git", "clone", "-q", str(repo), str(clone))
+    out = run(clone, "dvc", "exp", "run", "-S", "lr=0.02")
+    ran = set(re.findall(r"Running stage '([^']+)'", out))
+    assert ran == {"fetch", "prepare", "train@custom", "train@torch", "compare", "evaluate",
+                   "report"}

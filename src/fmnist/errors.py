@@ -19,3 +19,7 @@ class VerificationError(FmnistError):
 
 class TrainingError(FmnistError):
     """Training diverged: a loss became NaN, infinite, or grew far past its starting value."""
+
+
+class StorageError(FmnistError):
+    """The tuning study's database cannot be reached or used."""

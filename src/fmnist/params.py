@@ -78,6 +78,7 @@ class TuneParams(_Group):
     precision: Literal["auto", "bf16", "fp32"]
     storage: Annotated[str, AfterValidator(_storage)]
     study: Text
+    heartbeat: Annotated[StrictInt, Field(ge=1)]
 
 
 class Params(_Group):

@@ -1,63 +1,134 @@
-"""The search: a seeded, deterministic study with the baseline first; bookkeeping of its trials."""
+"""The search: a deterministic study named by its meaning, one global trial budget shared by
+workers, the baseline enqueued once, and the bookkeeping of its trials."""
+
+from __future__ import annotations
 
 import optuna
+import pytest
 import torch
+from optuna.trial import TrialState
 
 from fmnist.data.dataset import Dataset
+from fmnist.errors import TrainingError
 from fmnist.nn.tuned import TunedConfig
 from fmnist.train.fit import EpochResult
 from fmnist.train.recipe import TrainConfig, train_tuned
-from fmnist.tune.search import TrialBudget, open_study, run_search, summary
+from fmnist.tune.search import (
+    TrialBudget,
+    best_trial,
+    claim,
+    describe,
+    make_objective,
+    open_study,
+    states,
+    study_name,
+    summary,
+    trial_history,
+    work,
+    worker_seed,
+)
 from fmnist.tune.space import BASELINE, configs_from
+from fmnist.tune.storage import open_storage
 
 CPU = torch.device("cpu")
+
+
 def tiny_data(n: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
-    x = torch.rand(n, 1, 28, 28)
+    x = torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(n))
     y = torch.nn.functional.one_hot(torch.arange(n) % 10, 10).float()
     return x, y
 
 
-def test_search_then_retrain_is_deterministic(tmp_path):
+def objective(**change: object):
     x, y = tiny_data()
-    validation = Dataset(*tiny_data(40), 20)
-    values = []
-    for run in range(2):
-        study = open_study(f"sqlite:///{tmp_path}/s{run}.db", "t", seed=5, fresh=True)
-        run_search(study, {"x": x, "y": y}, validation, 3, TrialBudget(2, 64), seed=5, shift=1,
-                   bf16=False, device=CPU)
-        values.append([t.value for t in study.trials])
-        assert len(study.trials) == 3
-    assert values[0] == values[1]
-    assert study.trials[0].params == BASELINE, "trial 0 is the enqueued baseline"
-    arch, train = configs_from(study.best_params)
-    model, _, losses = train_tuned(arch, train, 1, x, y, validation, seed=5, shift=1, bf16=False,
-                                   device=CPU, progress=False)
-    assert len(losses) == 1 and isinstance(model(x[:2]), torch.Tensor)
+    options = {"seed": 5, "shift": 1, "bf16": False, "device": CPU, **change}
+    return make_objective({"x": x, "y": y}, Dataset(*tiny_data(40), 20), TrialBudget(2, 64),
+                          **options)
 
 
-def test_fresh_study_replaces_the_old_one(tmp_path):
-    url = f"sqlite:///{tmp_path}/s.db"
-    open_study(url, "t", 0, fresh=True).optimize(lambda t: t.suggest_float("a", 0, 1), n_trials=2)
-    assert len(open_study(url, "t", 0, fresh=False).trials) == 2  # joining keeps them
-    fresh = open_study(url, "t", 0, fresh=True).trials
-    assert [t.state for t in fresh] == [optuna.trial.TrialState.WAITING]  # only the baseline
+def study(tmp_path, name: str = "s", worker: int = 0) -> optuna.Study:
+    return open_study(open_storage(f"sqlite:///{tmp_path}/{name}.db", 5), "t", 5, worker)
 
 
-def test_summary_counts_trials():
-    study = optuna.create_study()
-    study.optimize(lambda t: t.suggest_float("a", 0, 1), n_trials=3)
-    results = [EpochResult(1, 1.0, 0.5, 0.8, 1.0, 0.1), EpochResult(2, 0.9, 0.4, 0.85, 1.0, 0.1)]
-    out = summary(study, TunedConfig(), TrainConfig(), results)
-    assert out["trials_run"] == 3 and out["trials_complete"] == 3 and out["trials_pruned"] == 0
-    assert out["best_epoch"] == 2 and out["best_val_accuracy"] == 0.85
+def test_the_study_name_follows_the_meaning_not_the_trial_count():
+    a = study_name("tune", {"trial_epochs": 3, "seed": 1})
+    assert a == study_name("tune", {"seed": 1, "trial_epochs": 3}) and a.startswith("tune-")
+    assert a != study_name("tune", {"trial_epochs": 4, "seed": 1})
+
+
+def test_workers_get_distinct_reproducible_seeds():
+    seeds = {worker_seed(42, w) for w in range(20)}
+    assert len(seeds) == 20 and worker_seed(42, 3) == worker_seed(42, 3)
+
+
+def test_a_single_worker_is_deterministic_and_starts_with_the_baseline(tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        s = study(tmp_path, name)
+        assert work(s, objective(), 3, 0, settle=True) == 3
+        runs.append([(t.params, t.value) for t in s.trials])
+    assert runs[0] == runs[1]
+    assert runs[0][0][0] == BASELINE
+    assert s.trials[0].user_attrs["worker"] == 0
+
+
+def test_the_budget_counts_every_worker_and_raising_it_extends_the_study(tmp_path):
+    first = study(tmp_path, worker=0)
+    assert work(first, objective(), 2, 0, settle=True) == 2
+    joiner = study(tmp_path, worker=1)  # same study, reopened
+    assert work(joiner, objective(), 2, 1, settle=False) == 0  # nothing left to claim
+    assert work(joiner, objective(), 3, 1, settle=False) == 1  # a raised budget: one more
+    assert [t.user_attrs["worker"] for t in joiner.trials] == [0, 0, 1]
+    assert sum(t.params == BASELINE for t in joiner.trials) == 1  # enqueued once per study
+
+
+def test_claim_refuses_once_running_and_finished_trials_fill_the_budget(tmp_path):
+    s = study(tmp_path)
+    trial = claim(s, 1, 0)
+    assert trial is not None and claim(s, 1, 0) is None  # the running one fills it
+    s.tell(trial, 1.0)
+    assert claim(s, 1, 0) is None and states(s)[TrialState.COMPLETE] == 1
+
+
+def test_an_interrupted_trial_is_failed_not_left_running(tmp_path):
+    s = study(tmp_path)
+
+    def interrupted(trial: optuna.Trial) -> float:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        work(s, interrupted, 2, 0, settle=True)
+    assert [t.state for t in s.trials] == [TrialState.FAIL]
 
 
 def test_a_diverging_trial_is_pruned_not_fatal(tmp_path):
+    s = study(tmp_path)
+    s.enqueue_trial({**BASELINE, "batch_norm": False, "lr": 1e12})  # out of range: diverges
+    with pytest.warns(UserWarning, match="out of range"):
+        work(s, objective(shift=0), 2, 0, settle=True)
+    states_ = [t.state for t in s.trials]
+    assert states_.count(TrialState.PRUNED) >= 1 and len(states_) == 2
+
+
+def test_best_trial_needs_a_complete_trial(tmp_path):
+    s = study(tmp_path)
+    trial = claim(s, 1, 0)
+    s.tell(trial, state=TrialState.PRUNED)
+    with pytest.raises(TrainingError, match="no trial of the search completed .1 pruned"):
+        best_trial(s)
+
+
+def test_retrain_the_winner_and_summarize(tmp_path):
+    s = study(tmp_path)
+    work(s, objective(), 2, 0, settle=True)
+    best = best_trial(s)
+    arch, train = configs_from(best.params)
     x, y = tiny_data()
-    validation = Dataset(*tiny_data(40), 20)
-    study = open_study(f"sqlite:///{tmp_path}/s.db", "t", seed=5, fresh=False)
-    study.enqueue_trial({**BASELINE, "batch_norm": False, "lr": 1e12})  # out of range: diverges
-    run_search(study, {"x": x, "y": y}, validation, 2, TrialBudget(2, 64), seed=5, shift=0,
-               bf16=False, device=CPU)
-    assert study.trials[0].state == optuna.trial.TrialState.PRUNED
-    assert len(study.trials) == 2
+    model, _, losses = train_tuned(arch, train, 1, x, y, Dataset(*tiny_data(40), 20), seed=5,
+                                   shift=1, bf16=False, device=CPU, progress=False)
+    assert len(losses) == 1 and model(x[:2]).shape == (2, 10)
+    results = [EpochResult(1, 1.0, 0.5, 0.8, 1.0, 0.1), EpochResult(2, 0.9, 0.4, 0.85, 1.0, 0.1)]
+    out = summary(s, best, TunedConfig(), TrainConfig(), results)
+    assert out["trials_run"] == 2 and out["trials_per_worker"] == {"0": 2}
+    assert out["best_epoch"] == 2 and out["best_val_accuracy"] == 0.85
+    assert len(trial_history(s)) == 2 and "trial 0 (worker 0): complete" in describe(s.trials[0])

@@ -1,12 +1,25 @@
-"""The Optuna study (seeded TPE, median pruning): short trials on a subset, and its summary."""
+"""The search as its workers run it: a study named by what gives its trials their meaning,
+trials claimed from one global budget, each run with a heartbeat and recorded.
+
+Any number of workers (the tune stage, and extra ones on other machines) share a study: each
+proposes with its own seed and a constant liar (running trials count as bad, so workers do not
+propose the same point), and all stop once the study holds `budget` finished trials.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import optuna
 import torch
+from optuna.trial import FrozenTrial, TrialState
 
 from fmnist.data.dataset import Dataset
 from fmnist.data.splits import subsample
@@ -14,7 +27,11 @@ from fmnist.errors import TrainingError
 from fmnist.nn.tuned import TunedConfig
 from fmnist.train.fit import EpochResult, best_epoch
 from fmnist.train.recipe import TrainConfig, train_tuned
-from fmnist.tune.space import BASELINE, suggest
+from fmnist.tune.space import BASELINE, SPACE_VERSION, suggest
+from fmnist.tune.storage import exclusive, heartbeat
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+Objective = Callable[[optuna.Trial], float]
 
 
 @dataclass(frozen=True)
@@ -25,86 +42,176 @@ class TrialBudget:
     samples: int
 
 
-def objective(trial: optuna.Trial, x: torch.Tensor, y: torch.Tensor, validation: Dataset,
-              epochs: int, *, seed: int, shift: int, bf16: bool, device: torch.device) -> float:
-    """Train one trial briefly; report each epoch's validation loss so the pruner can stop it."""
-    arch, train = suggest(trial)
-
-    def report(result: EpochResult) -> None:
-        trial.set_user_attr("val_accuracy", result.val_accuracy)
-        trial.report(result.val_loss, result.epoch)
-        if trial.should_prune():
-            raise optuna.TrialPruned(f"epoch {result.epoch}: val loss {result.val_loss:.4f}")
-
-    try:
-        _, _, losses = train_tuned(arch, train, epochs, x, y, validation, seed=seed + trial.number,
-                                   shift=shift, bf16=bf16, device=device, on_epoch=report,
-                                   progress=False)
-    except TrainingError as err:  # a diverging configuration is a bad trial, not a failed search
-        raise optuna.TrialPruned(str(err)) from err
-    return min(losses)
+def study_name(base: str, identity: Mapping[str, Any]) -> str:
+    """`base` and a short hash of what gives the trials their meaning: the search space's
+    version and `identity` (trial budget, data, seed...), never the number of trials, so that
+    raising the budget extends a study and changing the meaning starts a new one."""
+    text = json.dumps({"space": SPACE_VERSION, **identity}, sort_keys=True)
+    return f"{base}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
 
 
-def open_study(storage: str, name: str, seed: int, fresh: bool) -> optuna.Study:
-    """Create (or, unless `fresh`, join) the study at `storage`: seeded TPE, median pruner."""
-    if fresh and name in optuna.get_all_study_names(storage):
-        optuna.delete_study(study_name=name, storage=storage)
+def worker_seed(seed: int, worker: int) -> int:
+    """The sampler seed of worker `worker`: distinct per worker, fixed by the study seed."""
+    return int.from_bytes(hashlib.sha256(f"{seed}/{worker}".encode()).digest()[:4], "big")
+
+
+def open_study(storage: optuna.storages.BaseStorage, name: str, seed: int, worker: int
+               ) -> optuna.Study:
+    """Create or resume study `name` (TPE with a constant liar, median pruning); the first
+    worker to open it enqueues the baseline as its trial 0."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=name, storage=storage, direction="minimize", load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=5),
+        sampler=optuna.samplers.TPESampler(seed=worker_seed(seed, worker), n_startup_trials=5,
+                                           constant_liar=True),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
-    if fresh:
-        study.enqueue_trial(BASELINE)
+    with exclusive(storage, _lock_key(name)):
+        if not study.user_attrs.get("baseline_enqueued"):
+            study.enqueue_trial(BASELINE)
+            study.set_user_attr("baseline_enqueued", True)
     return study
 
 
-def run_search(study: optuna.Study, training: dict[str, torch.Tensor], validation: Dataset,
-               trials: int, budget: TrialBudget, *, seed: int, shift: int, bf16: bool,
-               device: torch.device) -> optuna.Study:
-    """Run `trials` trials of `budget` on a seeded subset of the training split."""
+def _lock_key(name: str) -> int:
+    """A 64-bit advisory-lock key for the study `name`."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def states(study: optuna.Study) -> Counter[TrialState]:
+    """How many trials of the study are in each state."""
+    return Counter(t.state for t in study.get_trials(deepcopy=False))
+
+
+def claim(study: optuna.Study, budget: int, worker: int) -> optuna.Trial | None:
+    """A new trial (a waiting one first: the baseline, a dead worker's retry), or None when
+    finished and running trials already fill the budget."""
+    with exclusive(study._storage, _lock_key(study.study_name)):
+        count = states(study)
+        if sum(count[s] for s in (*FINISHED, TrialState.RUNNING)) >= budget:
+            return None
+        with warnings.catch_warnings():  # "heartbeat ... with Study.optimize": we beat ourselves
+            warnings.simplefilter("ignore", UserWarning)
+            trial = study.ask()
+        if getattr(study._storage, "get_heartbeat_interval", lambda: None)():
+            study._storage.record_heartbeat(trial._trial_id)  # stale from now on if we die
+    trial.set_user_attr("worker", worker)
+    return trial
+
+
+def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Objective) -> FrozenTrial:
+    """Run one claimed trial under a heartbeat and record its outcome."""
+    try:
+        with heartbeat(study._storage, trial):
+            value = objective(trial)
+    except optuna.TrialPruned:
+        return study.tell(trial, state=TrialState.PRUNED)
+    except BaseException:
+        study.tell(trial, state=TrialState.FAIL)  # Ctrl-C or a bug: not a result, not RUNNING
+        raise
+    return study.tell(trial, value)
+
+
+def work(study: optuna.Study, objective: Objective, budget: int, worker: int, *, settle: bool,
+         on_trial: Callable[[FrozenTrial], None] | None = None, poll: float = 2.0) -> int:
+    """Run trials until the study holds `budget` finished ones; return how many ran here.
+
+    With `settle`, also wait until no trial runs anywhere (the tune stage, which retrains the
+    winner next); meanwhile a dead worker's trial is failed by its heartbeat and retried here.
+    """
+    ran = 0
+    while True:
+        with warnings.catch_warnings():  # heartbeats with ask/tell: experimental, and we know
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        trial = claim(study, budget, worker)
+        if trial is not None:
+            frozen = run_trial(study, trial, objective)
+            ran += 1
+            if on_trial is not None:
+                on_trial(frozen)
+        elif settle and states(study)[TrialState.RUNNING]:
+            time.sleep(poll)
+        else:
+            return ran
+
+
+def make_objective(training: dict[str, torch.Tensor], validation: Dataset, budget: TrialBudget,
+                   *, seed: int, shift: int, bf16: bool, device: torch.device) -> Objective:
+    """Train one trial briefly on a seeded subset; report each epoch's validation loss so the
+    pruner can stop it; a diverging configuration is a pruned trial, not a failed search."""
     x, y = subsample(training["x"], training["y"], budget.samples,
                      torch.Generator().manual_seed(seed))
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study.optimize(lambda t: objective(t, x, y, validation, budget.epochs, seed=seed, shift=shift,
-                                       bf16=bf16, device=device),
-                   n_trials=trials, callbacks=[_print_trial])
-    return study
+
+    def objective(trial: optuna.Trial) -> float:
+        arch, train = suggest(trial)
+
+        def report(result: EpochResult) -> None:
+            trial.set_user_attr("val_accuracy", result.val_accuracy)
+            trial.report(result.val_loss, result.epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"epoch {result.epoch}: val loss {result.val_loss:.4f}")
+
+        try:
+            _, _, losses = train_tuned(arch, train, budget.epochs, x, y, validation,
+                                       seed=seed + trial.number, shift=shift, bf16=bf16,
+                                       device=device, on_epoch=report, progress=False)
+        except TrainingError as err:
+            raise optuna.TrialPruned(str(err)) from err
+        return min(losses)
+
+    return objective
 
 
-def _print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+def describe(trial: FrozenTrial) -> str:
     """One line per finished trial, its floats rounded for reading."""
-    value = "pruned" if trial.value is None else f"val loss {trial.value:.4f}"
+    value = "" if trial.value is None else f", val loss {trial.value:.4f}"
     params = {k: round(v, 4) if isinstance(v, float) else v for k, v in trial.params.items()}
-    print(f"trial {trial.number}: {trial.state.name.lower()}, {value}, {params}", flush=True)
+    return (f"trial {trial.number} (worker {trial.user_attrs.get('worker', '?')}): "
+            f"{trial.state.name.lower()}{value}, {params}")
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial:
+    """The complete trial of lowest validation loss; TrainingError if none completed."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        count = states(study)
+        raise TrainingError(f"no trial of the search completed ({count[TrialState.PRUNED]} "
+                            f"pruned, {count[TrialState.FAIL]} failed): nothing to retrain; "
+                            "raise the trial budget or the epochs per trial")
+    return min(complete, key=lambda t: (t.value, t.number))
 
 
 def trial_history(study: optuna.Study) -> list[tuple[int, float, bool]]:
-    """(number, value, pruned) per trial with a value: pruned ones at their best report."""
+    """(number, value, pruned) per finished trial: pruned ones at their best report."""
     points = []
-    for trial in study.trials:
+    for trial in study.get_trials(deepcopy=False, states=FINISHED):
         steps = trial.intermediate_values
-        value = trial.value if trial.value is not None else (
-            min(steps.values()) if steps else None)
+        value = trial.value if trial.value is not None else min(steps.values(), default=None)
         if value is not None:
-            points.append((trial.number, value, trial.state == optuna.trial.TrialState.PRUNED))
+            points.append((trial.number, value, trial.state == TrialState.PRUNED))
     return points
 
 
-def summary(study: optuna.Study, arch: TunedConfig, train: TrainConfig,
+def summary(study: optuna.Study, best: FrozenTrial, arch: TunedConfig, train: TrainConfig,
             results: list[EpochResult]) -> dict[str, Any]:
-    """The winner's hyperparameters, its final results and the trials' fate."""
-    states = [t.state for t in study.trials]
-    best = best_epoch(results)
+    """The winner's hyperparameters, its final results and the trials' fate, per worker too."""
+    count = states(study)
+    final = best_epoch(results)
+    workers = Counter(str(t.user_attrs.get("worker")) for t in study.get_trials(
+        deepcopy=False, states=FINISHED))
     return {
-        "best_trial": study.best_trial.number,
-        "best_is_baseline": study.best_trial.params == BASELINE,
+        "study": study.study_name,
+        "best_trial": best.number,
+        "best_is_baseline": best.params == BASELINE,
         "best_params": {**asdict(arch), **asdict(train)},
-        "search_best_val_loss": round(study.best_value, 6),
-        "best_val_loss": round(best.val_loss, 6),
-        "best_val_accuracy": round(best.val_accuracy, 6),
-        "best_epoch": best.epoch,
+        "search_best_val_loss": round(best.value, 6),
+        "best_val_loss": round(final.val_loss, 6),
+        "best_val_accuracy": round(final.val_accuracy, 6),
+        "best_epoch": final.epoch,
         "final_epochs": len(results),
-        "trials_run": len(states),
-        "trials_complete": states.count(optuna.trial.TrialState.COMPLETE),
-        "trials_pruned": states.count(optuna.trial.TrialState.PRUNED),
+        "trials_run": count[TrialState.COMPLETE] + count[TrialState.PRUNED],
+        "trials_complete": count[TrialState.COMPLETE],
+        "trials_pruned": count[TrialState.PRUNED],
+        "trials_failed": count[TrialState.FAIL],
+        "trials_per_worker": dict(sorted(workers.items())),
     }

@@ -9,6 +9,9 @@ import optuna
 from fmnist.nn.tuned import TunedConfig
 from fmnist.train.recipe import TrainConfig
 
+SPACE_VERSION = 1
+"""Bump when the space or the objective changes what a trial's value means: a new study."""
+
 BASELINE = {"kernel_size": 3, "blocks": 3, "channels": 32, "convs": 2, "batch_norm": True,
             "dropout": 0.2, "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "batch_size": 128}
 """Trial 0: a known-good VGG-like configuration the search has to beat."""
