@@ -10,13 +10,13 @@ from typing import Any
 import optuna
 
 from fmnist.data.dataset import Dataset
-from fmnist.runtime import choose_bf16, resolve_device
+from fmnist.runtime import choose_bf16, resolve_device, use_determinism
 from fmnist.tune.search import Objective, TrialBudget, make_objective, open_study, study_name
 from fmnist.tune.storage import open_storage
 
 from _shared import load_params, load_split, param
 
-PARAMS = ("seed", "device", "data.subset", "data.val_fraction", "tune")
+PARAMS = ("seed", "device", "deterministic", "data.subset", "data.val_fraction", "tune")
 
 
 @dataclass
@@ -38,6 +38,7 @@ def open_tuning(args: argparse.Namespace, worker: int) -> Tuning:
     p = load_params(args.params, PARAMS)
     train, val = load_split(args.train), load_split(args.val)
     device = resolve_device(p.device)
+    use_determinism(p.deterministic, device)
     bf16, why = choose_bf16(p.tune.precision, device)
     if p.tune.storage.startswith("sqlite:///"):  # SQLite makes the file, not its folder
         Path(p.tune.storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

@@ -12,18 +12,20 @@ from fmnist.data.dataset import Dataset
 from fmnist.figures.evaluation import plot_stats
 from fmnist.nn.assignment import restore_network
 from fmnist.nn.tuned import restore_tuned
-from fmnist.runtime import resolve_device
+from fmnist.runtime import resolve_device, use_determinism
 from fmnist.train.fit import predict
 
 from _shared import load_params, load_split, load_torch, parse, run
 
-PARAMS = ("device",)
+PARAMS = ("device", "deterministic")
 
 
 def main() -> None:
     args = parse(__doc__, inputs=["--params", "--test", "--tuned", "--custom", "--torch"],
                  outputs=["--metrics", "--details", "--confusion", "--figure"])
-    device = resolve_device(load_params(args.params, PARAMS).device)
+    p = load_params(args.params, PARAMS)
+    device = resolve_device(p.device)
+    mode = use_determinism(p.deterministic, device)
     test = load_split(args.test)
     networks = {"tuned": restore_tuned(load_torch(args.tuned), str(args.tuned))}
     for impl in ("custom", "torch"):
@@ -37,7 +39,7 @@ def main() -> None:
     results = results_by_network(predictions, labels, full="tuned")
 
     atomic.write_json(args.metrics, headline_metrics(results, full="tuned"))
-    atomic.write_json(args.details, {"device": str(device), **results})
+    atomic.write_json(args.details, {"device": str(device), "determinism": mode, **results})
     atomic.write_json(args.confusion, confusion_records(
         predictions["tuned"].argmax(1), labels.argmax(1), CLASS_NAMES))
     atomic.save_figure(args.figure, plot_stats(predictions["tuned"], labels))

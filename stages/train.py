@@ -3,12 +3,13 @@
 from fmnist import atomic
 from fmnist.data.dataset import Dataset
 from fmnist.nn.assignment import IMPLEMENTATIONS, initial_network, network_state
-from fmnist.runtime import resolve_device, seed_everything
+from fmnist.runtime import resolve_device, seed_everything, use_determinism
 from fmnist.train.fit import fit, summarize, timings
 
 from _shared import load_params, load_split, parse, run
 
-PARAMS = ("lr", "momentum", "epochs", "batch_size", "seed", "device", "same_init")
+PARAMS = ("lr", "momentum", "epochs", "batch_size", "seed", "device", "deterministic",
+          "same_init")
 HEADLINE = ("best_val_loss", "val_accuracy")
 
 
@@ -19,6 +20,7 @@ def main() -> None:
     p = load_params(args.params, PARAMS)
     train, val = load_split(args.train), load_split(args.val)
     device = resolve_device(p.device)
+    mode = use_determinism(p.deterministic, device)
 
     model = initial_network(args.impl, p.seed, p.same_init)
     with atomic.LiveLog(args.live) as log:
@@ -28,7 +30,8 @@ def main() -> None:
     summary = summarize(log.results)
     atomic.save_torch(args.model, network_state(best, args.impl))
     atomic.write_json(args.metrics, {key: summary[key] for key in HEADLINE})
-    atomic.write_json(args.details, {"impl": args.impl, "device": str(device), **summary})
+    atomic.write_json(args.details, {"impl": args.impl, "device": str(device), "determinism": mode,
+                                     **summary})
     atomic.write_json(args.timings, timings(log.results))
 
 

@@ -11,11 +11,11 @@ from fmnist.analysis.verify import (
 )
 from fmnist.data.dataset import Dataset
 from fmnist.figures.ops import commutativity_figure
-from fmnist.runtime import seed_everything
+from fmnist.runtime import resolve_device, seed_everything, use_determinism
 
 from _shared import load_params, load_split, parse, run
 
-PARAMS = ("seed", "batch_size")
+PARAMS = ("seed", "batch_size", "device", "deterministic")
 BATCHES = 3  # real training batches checked; each runs every layer three ways (ours, torch, f64)
 
 
@@ -27,7 +27,9 @@ def main() -> None:
 
     dataset = Dataset(split["x"], split["y"], p.batch_size)
     dataset.shuffle(seed_everything(p.seed))
-    details = verify_against_torch(dataset, BATCHES, p.seed)
+    device = resolve_device(p.device)
+    use_determinism(p.deterministic, device)
+    details = verify_against_torch(dataset, BATCHES, p.seed, device)
     experiment = commutativity_experiment(p.seed)
     details["commutativity"] = commutativity_numbers(experiment)
 

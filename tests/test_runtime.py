@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from fmnist.runtime import choose_bf16, resolve_device, seed_everything
+from fmnist.runtime import choose_bf16, resolve_device, seed_everything, use_determinism
 
 
 def test_resolve_device():
@@ -38,3 +38,27 @@ def test_seed_everything_seeds_every_generator():
             torch.rand(1, generator=generator).item()
 
     assert draw(seed_everything(5)) == draw(seed_everything(5)) != draw(seed_everything(6))
+
+
+def test_determinism_on_the_cpu_changes_nothing():
+    before = torch.are_deterministic_algorithms_enabled()
+    assert use_determinism(True, torch.device("cpu")) == "cpu: deterministic"
+    assert torch.are_deterministic_algorithms_enabled() == before
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_determinism_on_cuda_gives_equal_training_runs():
+    from fmnist.nn.assignment import initial_network
+
+    assert use_determinism(True, torch.device("cuda")) == "cuda: deterministic"
+    x = torch.rand(256, 1, 28, 28, device="cuda")
+    y = torch.randint(0, 10, (256,), device="cuda")
+    grads = []
+    for _ in range(2):
+        for impl in ("custom", "torch"):
+            net = initial_network(impl, 0).cuda()
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            grads.append([p.grad.clone() for p in net.parameters()])
+    for first, second in ((grads[0], grads[2]), (grads[1], grads[3])):
+        assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    use_determinism(False, torch.device("cuda"))

@@ -90,6 +90,7 @@ class Params(_Group):
     momentum: Annotated[Number, Field(ge=0, lt=1)]
     epochs: Count
     device: Annotated[str, AfterValidator(_device)]
+    deterministic: StrictBool
     same_init: StrictBool
     data: DataParams
     tune: TuneParams

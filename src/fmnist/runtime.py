@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import re
 
@@ -69,3 +70,17 @@ class exact_float32:  # lowercase: a context manager used like torch.no_grad
     def __exit__(self, *exc_info: object) -> None:
         for setting, previous in zip(self._SETTINGS, self._previous, strict=True):
             setting.fp32_precision = previous
+
+
+def use_determinism(deterministic: bool, device: torch.device) -> str:
+    """On CUDA, deterministic kernels where torch has them (or the fastest, if not asked);
+    returns what was chosen, for the results. CPU runs are deterministic already."""
+    if device.type != "cuda":
+        return "cpu: deterministic"
+    if deterministic:
+        # cuBLAS reads this when it starts: reproducible GEMMs need a fixed workspace
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
+    return "cuda: deterministic" if deterministic else "cuda: fastest kernels (not reproducible)"

@@ -59,3 +59,11 @@ def test_check_forward_names_the_failing_layer():
                                              {"layer": "pool1", "forward": 0.0}]}
     with pytest.raises(VerificationError, match=r"conv1 \(2e-05\)"):
         verify.check_forward(metrics)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_checks_hold_on_cuda_in_true_float32():
+    dataset = Dataset(torch.rand(64, 1, 28, 28), torch.eye(10).repeat(7, 1)[:64], batch_size=32)
+    metrics = verify.verify_against_torch(dataset, batches=2, seed=0, device="cuda")
+    assert metrics["device"] == "cuda" and metrics["passed"]
+    assert metrics["max_forward_diff"] < verify.FORWARD_TOLERANCE

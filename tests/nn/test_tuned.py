@@ -40,3 +40,13 @@ def test_state_round_trip():
 def test_restore_rejects_foreign_content(saved):
     with pytest.raises(DataError, match="^t.pt: not a tuned network"):
         restore_tuned(saved, "t.pt")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_bf16_path_on_cuda():
+    net = TunedNet(TunedConfig(channels=8), bf16=True).cuda()
+    x = torch.rand(16, 1, 28, 28, device="cuda")
+    logits = net(x)
+    assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
+    logits.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters())

@@ -46,7 +46,7 @@ def test_a_server_that_never_answers_times_out():
 
 
 def test_a_missing_driver_says_what_to_install():
-    with pytest.raises(StorageError, match=r"driver is missing; .*pip install -e \"\.\[postgres\]\""):
+    with pytest.raises(StorageError, match=r'driver is missing; .*pip install -e "\.\[postgres'):
         open_storage("postgresql+psycopg2://u@127.0.0.1/db", heartbeat=5)  # psycopg2: absent
 
 

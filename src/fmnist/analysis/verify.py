@@ -12,6 +12,7 @@ from fmnist.data.dataset import Dataset
 from fmnist.errors import VerificationError
 from fmnist.nn import ops
 from fmnist.nn.assignment import build_network, copy_weights
+from fmnist.runtime import exact_float32
 
 FORWARD_TOLERANCE = 1e-5  # the assignment's bar on max |custom - torch| of a forward pass
 EXPERIMENT_SHAPE = (1, 100, 100)
@@ -42,7 +43,7 @@ def compare_layer(reference: nn.Module, custom: nn.Module, x: torch.Tensor,
     """max |custom - torch| of the output and every gradient, plus each one's float64 error."""
     with torch.no_grad():
         shape = reference(x).shape
-    probe = torch.randn(shape, generator=generator)  # upstream gradient, exact in float64 too
+    probe = torch.randn(shape, generator=generator).to(x.device)  # exact in float64 too
     ours = _outputs_and_grads(custom, x, probe)
     theirs = _outputs_and_grads(reference, x, probe)
     exact = _outputs_and_grads(copy.deepcopy(reference).double(), x.double(), probe)
@@ -66,16 +67,22 @@ def _layer_names(network: nn.Sequential) -> list[str]:
     return names
 
 
+def twins(seed: int, device: torch.device) -> tuple[nn.Sequential, nn.Sequential]:
+    """The torch and the custom assignment network, same weights, on `device`."""
+    torch.manual_seed(seed)
+    reference = build_network("torch")
+    custom = build_network("custom")
+    copy_weights(reference, custom)
+    return reference.to(device), custom.to(device)
+
+
 def layer_cases(x: torch.Tensor, seed: int) -> list[tuple[str, nn.Module, nn.Module, torch.Tensor]]:
     """(name, torch layer, our layer, its real input) for every layer of the assignment network.
 
     Adds `pool1_after_relu`: the first pooling applied after ReLU instead of before, whose input
     is full of tied zeros -- the case where the gradient's tie rule matters.
     """
-    torch.manual_seed(seed)
-    reference = build_network("torch")
-    custom = build_network("custom")
-    copy_weights(reference, custom)
+    reference, custom = twins(seed, x.device)
     cases = []
     h = x
     with torch.no_grad():
@@ -92,10 +99,7 @@ def layer_cases(x: torch.Tensor, seed: int) -> list[tuple[str, nn.Module, nn.Mod
 
 def compare_network(x: torch.Tensor, y: torch.Tensor, seed: int) -> dict[str, float]:
     """Both assignment networks from the same weights: logits, loss and parameter gradients."""
-    torch.manual_seed(seed)
-    reference = build_network("torch")
-    custom = build_network("custom")
-    copy_weights(reference, custom)
+    reference, custom = twins(seed, x.device)
     results = {}
     for impl, network in (("torch", reference), ("custom", custom)):
         logits = network(x)
@@ -114,24 +118,31 @@ def _merge_max(total: dict[str, dict[str, Any]], name: str, values: dict[str, fl
         entry[key] = max(entry.get(key, 0.0), value)
 
 
-def verify_against_torch(dataset: Dataset, batches: int, seed: int) -> dict[str, Any]:
-    """Compare our layers and network with PyTorch's on the first `batches` batches of `dataset`."""
+def verify_against_torch(dataset: Dataset, batches: int, seed: int,
+                         device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Compare our layers and network with PyTorch's on the first `batches` batches of `dataset`.
+
+    Both sides compute in true float32 on `device` (no TF32 on a GPU: it would make torch's
+    side the inexact one, off by ~1e-3).
+    """
     count = min(batches, len(dataset))
     if count < 1:
         raise VerificationError(f"verify_ops: need at least one batch, got {len(dataset)} "
                                 f"batches in the dataset and batches={batches}")
     generator = torch.Generator().manual_seed(seed)
     layers: dict[str, dict[str, Any]] = {}
-    for index in range(count):
-        x, y = dataset[index]
-        for name, reference, custom, h in layer_cases(x, seed):
-            _merge_max(layers, name, compare_layer(reference, custom, h, generator))
-            layers[name].update(config=repr(custom), input_shape=["N", *h.shape[1:]])
-        _merge_max(layers, "network", compare_network(x, y, seed))
+    with exact_float32():
+        for index in range(count):
+            x, y = (t.to(device) for t in dataset[index])
+            for name, reference, custom, h in layer_cases(x, seed):
+                _merge_max(layers, name, compare_layer(reference, custom, h, generator))
+                layers[name].update(config=repr(custom), input_shape=["N", *h.shape[1:]])
+            _merge_max(layers, "network", compare_network(x, y, seed))
     for entry in layers.values():
         entry.update({k: _signif(v) for k, v in entry.items() if isinstance(v, float)})
     worst = max(entry["forward"] for entry in layers.values())
-    return {"tolerance": FORWARD_TOLERANCE, "batches": count, "batch_size": dataset.batch_size,
+    return {"device": str(device), "tolerance": FORWARD_TOLERANCE, "batches": count,
+            "batch_size": dataset.batch_size,
             "max_forward_diff": worst, "passed": worst < FORWARD_TOLERANCE,
             "layers": [{"layer": name, **entry} for name, entry in layers.items()]}  # in order
 
