@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -226,3 +229,21 @@ def test_a_fresh_clone_s_first_experiment_reruns_only_what_it_must(repo, tmp_pat
     ran = set(re.findall(r"Running stage '([^']+)'", out))
     assert ran == {"fetch", "prepare", "train@custom", "train@torch", "compare", "evaluate",
                    "report"}
+
+
+def test_a_parameter_grid_through_dvc_s_queue_with_two_workers(repo):
+    run(repo, "dvc", "exp", "run", "--queue", "-S", "lr=0.01,0.05")
+    run(repo, "dvc", "queue", "start", "-j", "2")
+    deadline = time.monotonic() + 1200
+    while True:
+        status = run(repo, "dvc", "queue", "status")
+        if not re.search(r"\b(Queued|Running)\b", status):
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(5)
+    run(repo, "dvc", "queue", "stop")
+    assert status.count("Success") == 2 and "Failed" not in status, status
+    table = list(csv.DictReader(io.StringIO(run(repo, "dvc", "exp", "show", "--csv"))))
+    finished = [row for row in table if row.get("Experiment") and row["lr"] in ("0.01", "0.05")]
+    assert {row["lr"] for row in finished} >= {"0.01", "0.05"}
+    assert all(row["tuned.accuracy"] for row in finished)

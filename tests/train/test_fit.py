@@ -240,6 +240,14 @@ def test_progress_bar_reports_running_and_validation_figures(capsys: pytest.Capt
     fit(nn.Linear(4, 3), 1, linear_data(12, 4), linear_data(8, 4), progress=True)
     err = capsys.readouterr().err
     assert "epoch 1/1" in err and "val_acc=" in err and "loss=" in err
+    assert "training:" not in err  # one epoch: no overall bar
+
+
+def test_a_longer_run_shows_one_overall_bar_with_its_end(capsys: pytest.CaptureFixture) -> None:
+    fit(nn.Linear(4, 3), 3, linear_data(40, 4), linear_data(8, 4), progress=True)
+    err = capsys.readouterr().err
+    assert "training: 100%" in err and "30/30" in err and "ends ~" in err
+    assert "epoch 3/3" in err
 
 
 @pytest.mark.parametrize("epochs", [0, -1, 2.0, True])

@@ -138,18 +138,18 @@ def fit(
     validation_losses: list[float] = []
     best_loss, best_state = math.inf, _snapshot(model)
     try:
+        bars = _Progress(number_of_epochs, len(train_data), enabled=progress)
         for epoch in range(1, number_of_epochs + 1):
             start = time.perf_counter()
             train_data.shuffle(generator)
-            desc = f"epoch {epoch}/{number_of_epochs}"
-            with tqdm(total=len(train_data), desc=desc, unit="batch", disable=not progress) as bar:
+            with bars.epoch(epoch):
                 train_loss = _train_epoch(
-                    model, train_data, optimizer, scheduler, augment, bar, epoch, diverged)
+                    model, train_data, optimizer, scheduler, augment, bars, epoch, diverged)
                 val_loss, val_accuracy = evaluate(model, val_data, device)
                 diverged(val_loss, "validation", epoch)
                 seconds = time.perf_counter() - start
-                bar.set_postfix(loss=f"{train_loss:.4f}", val_loss=f"{val_loss:.4f}",
-                                val_acc=f"{val_accuracy:.4f}", s=f"{seconds:.1f}")
+                bars.show(loss=f"{train_loss:.4f}", val_loss=f"{val_loss:.4f}",
+                          val_acc=f"{val_accuracy:.4f}", s=f"{seconds:.1f}")
             training_losses.append(train_loss)
             validation_losses.append(val_loss)
             if val_loss < best_loss:  # strict: ties keep the earliest epoch
@@ -159,6 +159,7 @@ def fit(
                                      _current_lr(optimizer)))
     finally:
         model.train(was_training)
+        bars.close()
 
     best_model = copy.deepcopy(model)
     best_model.load_state_dict(best_state)
@@ -197,6 +198,42 @@ def predict(
     return torch.cat(batches)
 
 
+class _Progress:
+    """A bar per epoch and, for runs of several epochs, one over the whole run with its end."""
+
+    def __init__(self, epochs: int, batches: int, enabled: bool) -> None:
+        self.epochs, self.batches, self.enabled = epochs, batches, enabled
+        self.overall = tqdm(total=epochs * batches, desc="training", unit="batch", position=0,
+                            disable=not enabled or epochs == 1, dynamic_ncols=True)
+        self.bar: tqdm | None = None
+
+    @contextmanager
+    def epoch(self, epoch: int) -> Iterator[_Progress]:
+        """Show epoch `epoch`'s bar for the block (below the overall one, if any)."""
+        nested = not self.overall.disable
+        with tqdm(total=self.batches, desc=f"epoch {epoch}/{self.epochs}", unit="batch",
+                  disable=not self.enabled, position=int(nested), leave=not nested,
+                  dynamic_ncols=True) as self.bar:
+            yield self
+
+    def step(self) -> None:
+        """One batch done."""
+        self.bar.update()
+        self.overall.update()
+        rate = self.overall.format_dict.get("rate")
+        if rate:  # when the whole run should end, at the rate so far
+            left = (self.overall.total - self.overall.n) / rate
+            end = time.strftime("%H:%M", time.localtime(time.time() + left))
+            self.overall.set_postfix_str(f"ends ~{end}", refresh=False)
+
+    def show(self, refresh: bool = True, **figures: str) -> None:
+        """Figures beside the epoch's bar."""
+        self.bar.set_postfix(refresh=refresh, **figures)
+
+    def close(self) -> None:
+        self.overall.close()
+
+
 @contextmanager
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """`model` in eval mode for the block, back in the mode it had afterwards."""
@@ -214,7 +251,7 @@ def _train_epoch(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
     augment: Callable[[torch.Tensor], torch.Tensor] | None,
-    bar: tqdm,
+    bars: _Progress,
     epoch: int,
     diverged: _DivergenceCheck,
 ) -> float:
@@ -237,13 +274,13 @@ def _train_epoch(
             scheduler.step()
         loss_sum += loss.detach() * len(y)  # batch mean -> sum: a short last batch weighs less
         seen += len(y)
-        bar.update()
+        bars.step()
         if diverged.start is None:
             diverged.first(loss.item())  # one extra sync per run: the yardstick
         if (index + 1) % SYNC_EVERY == 0 or index + 1 == len(data):
             running = loss_sum.item() / seen
             diverged(running, "training", epoch)
-            bar.set_postfix(loss=f"{running:.4f}", refresh=False)
+            bars.show(refresh=False, loss=f"{running:.4f}")
     return running
 
 
