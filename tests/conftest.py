@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 
 @pytest.fixture(autouse=True)
@@ -112,3 +113,35 @@ def postgres_url(postgres_server: str) -> str:
     with psycopg.connect(postgres_server.replace("+psycopg", ""), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return postgres_server.rsplit("/", 1)[0] + f"/{name}"
+
+
+def edit_params(path: Path, **changes: object) -> Path:
+    """Change the params file at `path`; dotted keys reach into groups, None deletes a key."""
+    params = yaml.safe_load(path.read_text())
+    for key, value in changes.items():
+        *groups, last = key.split(".")
+        target = params
+        for group in groups:
+            target = target[group]
+        if value is None:
+            del target[last]
+        else:
+            target[last] = value
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+# A hand-made classification: (actual, predicted) pairs over classes a, b, c; c is never
+# predicted. Recall per row: a 3/4, b 2/4, c 0/2; precision per column: a 3/6, b 2/4, c none.
+NAMES = ("a", "b", "c")
+PAIRS = [(0, 0)] * 3 + [(0, 1)] + [(1, 1)] * 2 + [(1, 0)] * 2 + [(2, 0), (2, 1)]
+
+
+def onehot(indices: list[int], k: int = 3) -> np.ndarray:
+    return np.eye(k, dtype=np.int64)[indices]
+
+
+def hand_made() -> tuple[np.ndarray, np.ndarray]:
+    """(predictions, labels) one-hot [10, 3] for PAIRS."""
+    actual, predicted = zip(*PAIRS, strict=True)
+    return onehot(list(predicted)), onehot(list(actual))

@@ -2,39 +2,26 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 from fmnist.errors import ParamError
 from fmnist.params import Params, validate
+from tests.conftest import edit_params
 
 from _shared import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_KEYS = ("seed", "batch_size", "lr", "momentum", "epochs", "device", "same_init", "data",
-            "tune")
+ALL_KEYS = tuple(Params.model_fields)
 
 
 def write(tmp_path: Path, **changes: object) -> Path:
-    """The project's params.yaml with `changes` (dotted keys reach into groups)."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for key, value in changes.items():
-        *groups, last = key.split(".")
-        target = params
-        for group in groups:
-            target = target[group]
-        if value is DELETE:
-            del target[last]
-        else:
-            target[last] = value
+    """The project's params.yaml with `changes` (dotted keys reach into groups, None deletes)."""
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(params))
-    return path
-
-
-DELETE = object()
+    shutil.copy(ROOT / "params.yaml", path)
+    return edit_params(path, **changes)
 
 
 def test_the_project_params_are_valid_and_typed():
@@ -76,7 +63,7 @@ def test_a_stage_gets_only_its_keys(tmp_path):
     ("tune.shift", -1, "tune.shift: must be greater than or equal to 0"),
     ("tune.precision", "fp16", "tune.precision: must be 'auto', 'bf16' or 'fp32'"),
     ("tune.storage", "tune.db", "tune.storage: must be a database URL"),
-    ("lr", DELETE, "lr: missing"),
+    ("lr", None, "lr: missing"),
 ])
 def test_each_invalid_value_is_named_with_what_was_expected(tmp_path, key, value, message):
     path = write(tmp_path, **{key: value})

@@ -18,20 +18,7 @@ from fmnist.analysis.evaluation import (
     results_by_network,
 )
 from fmnist.data.classes import CLASS_NAMES
-
-NAMES = ("a", "b", "c")
-# (actual, predicted) pairs; class c is never predicted.
-PAIRS = [(0, 0)] * 3 + [(0, 1)] + [(1, 1)] * 2 + [(1, 0)] * 2 + [(2, 0), (2, 1)]
-
-
-def onehot(indices: list[int], k: int = 3) -> np.ndarray:
-    return np.eye(k, dtype=np.int64)[indices]
-
-
-def hand_made() -> tuple[np.ndarray, np.ndarray]:
-    """(predictions, labels) one-hot [10, 3] for PAIRS."""
-    actual, predicted = zip(*PAIRS, strict=True)
-    return onehot(list(predicted)), onehot(list(actual))
+from tests.conftest import NAMES, PAIRS, hand_made, onehot
 
 
 def test_confusion_matrix_rows_are_actual_columns_predicted() -> None:

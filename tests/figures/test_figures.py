@@ -17,20 +17,7 @@ from fmnist.figures.evaluation import plot_stats
 from fmnist.figures.ops import commutativity_figure
 from fmnist.figures.training import losses_figure
 from fmnist.figures.tuning import history_figure
-
-NAMES = ("a", "b", "c")
-# (actual, predicted) pairs; class c is never predicted.
-PAIRS = [(0, 0)] * 3 + [(0, 1)] + [(1, 1)] * 2 + [(1, 0)] * 2 + [(2, 0), (2, 1)]
-
-
-def onehot(indices: list[int], k: int = 3) -> np.ndarray:
-    return np.eye(k, dtype=np.int64)[indices]
-
-
-def hand_made() -> tuple[np.ndarray, np.ndarray]:
-    """(predictions, labels) one-hot [10, 3] for PAIRS."""
-    actual, predicted = zip(*PAIRS, strict=True)
-    return onehot(list(predicted)), onehot(list(actual))
+from tests.conftest import NAMES, hand_made, onehot
 
 
 def png(fig: Figure) -> bytes:

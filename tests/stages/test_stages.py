@@ -21,7 +21,7 @@ import torch
 import yaml
 
 from fmnist.atomic import PARTIAL
-from tests.conftest import corrupt
+from tests.conftest import corrupt, edit_params
 
 ROOT = Path(__file__).resolve().parents[2]
 DEBIAN_DATA = Path("/usr/share/datasets/fashion-mnist")
@@ -64,23 +64,8 @@ def snapshot(workspace: Path) -> dict[str, bytes]:
 
 
 def set_params(workspace: Path, **changes: object) -> None:
-    """Change params.yaml; dotted keys reach into groups, None deletes a key."""
-    path = workspace / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    for key, value in changes.items():
-        *groups, last = key.split(".")
-        target = params
-        for group in groups:
-            target = target[group]
-        if value is None:
-            del target[last]
-        else:
-            target[last] = value
-    path.write_text(yaml.safe_dump(params))
-
-
-pytestmark = pytest.mark.skipif(
-    not DEBIAN_DATA.is_dir(), reason="needs Debian's dataset-fashion-mnist (make test installs it)")
+    """Change the workspace's params.yaml; dotted keys reach into groups, None deletes."""
+    edit_params(workspace / "params.yaml", **changes)
 
 
 @pytest.fixture(scope="module")
