@@ -2,13 +2,8 @@
 ReLU commutativity experiment; fails (after writing its results) if a forward pass differs."""
 
 from fmnist import atomic
-from fmnist.analysis.verify import (
-    check_forward,
-    commutativity_experiment,
-    commutativity_numbers,
-    headline,
-    verify_against_torch,
-)
+from fmnist.analysis.commutativity import commutativity_experiment, commutativity_numbers
+from fmnist.analysis.verify import check_forward, headline, verify_against_torch
 from fmnist.data.dataset import Dataset
 from fmnist.figures.ops import commutativity_figure
 from fmnist.runtime import resolve_device, seed_everything, use_determinism

@@ -1,4 +1,4 @@
-"""Our ops checked against PyTorch's on real batches, and the ReLU commutativity experiment."""
+"""Our ops checked against PyTorch's on real batches: every layer and the whole network."""
 
 from __future__ import annotations
 
@@ -15,14 +15,13 @@ from fmnist.nn.assignment import build_network, copy_weights
 from fmnist.runtime import exact_float32
 
 FORWARD_TOLERANCE = 1e-5  # the assignment's bar on max |custom - torch| of a forward pass
-EXPERIMENT_SHAPE = (1, 100, 100)
 
 def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     """max |a - b| as a Python float (0.0 for empty tensors)."""
     return float((a.detach() - b.detach()).abs().max()) if a.numel() else 0.0  # f32 - f64 -> f64
 
 
-def _signif(value: float) -> float:
+def signif(value: float) -> float:
     """Three significant digits: metrics that differ only in rounding noise stay unchanged."""
     return float(f"{value:.3g}")
 
@@ -139,7 +138,7 @@ def verify_against_torch(dataset: Dataset, batches: int, seed: int,
                 layers[name].update(config=repr(custom), input_shape=["N", *h.shape[1:]])
             _merge_max(layers, "network", compare_network(x, y, seed))
     for entry in layers.values():
-        entry.update({k: _signif(v) for k, v in entry.items() if isinstance(v, float)})
+        entry.update({k: signif(v) for k, v in entry.items() if isinstance(v, float)})
     worst = max(entry["forward"] for entry in layers.values())
     return {"device": str(device), "tolerance": FORWARD_TOLERANCE, "batches": count,
             "batch_size": dataset.batch_size,
@@ -154,46 +153,6 @@ def check_forward(metrics: dict[str, Any]) -> None:
     if bad:
         raise VerificationError(f"custom ops differ from PyTorch by >= {metrics['tolerance']:g} in "
                                 f"the forward pass: {', '.join(bad)}")
-
-
-# --------------------------------------------------------------------------- commutativity
-
-
-def _seeded_conv(generator: torch.Generator) -> ops.Conv2d:
-    """A 1->1 channel, 3x3, stride-2 Conv2d (the pooling's geometry), drawn as torch draws it."""
-    conv = ops.Conv2d(1, 1, kernel_size=3, stride=2)
-    bound = 1 / 3  # 1 / sqrt(fan_in): torch.nn.Conv2d's default range for both tensors
-    with torch.no_grad():
-        conv.weight.uniform_(-bound, bound, generator=generator)
-        conv.bias.uniform_(-bound, bound, generator=generator)
-    return conv
-
-
-def commutativity_experiment(seed: int) -> dict[str, Any]:
-    """ReLU after vs before MaxPool2d(3, 2), and after vs before a random Conv2d, on U[-1, 1]."""
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.rand(EXPERIMENT_SHAPE, generator=generator) * 2 - 1
-    relu = ops.ReLU()
-    result: dict[str, Any] = {"input": x}
-    with torch.no_grad():
-        for name, op in (("pool", ops.MaxPool2d(kernel_size=3, stride=2)),
-                         ("conv", _seeded_conv(generator))):
-            result[name] = {"op_then_relu": relu(op(x)), "relu_then_op": op(relu(x)),
-                            "layer": repr(op)}
-    return result
-
-
-def commutativity_numbers(result: dict[str, Any]) -> dict[str, Any]:
-    """The experiment's metrics: max and mean |(a) - (b)| and the share of positions that differ."""
-    numbers: dict[str, Any] = {"input_shape": list(result["input"].shape)}
-    for name in ("pool", "conv"):
-        a, b = result[name]["op_then_relu"], result[name]["relu_then_op"]
-        diff = (a - b).abs()
-        numbers[name] = {"layer": result[name]["layer"], "output_shape": list(a.shape),
-                         "max_abs_diff": _signif(float(diff.max())),
-                         "mean_abs_diff": _signif(float(diff.mean())),
-                         "fraction_differing": _signif(float((diff > 0).double().mean()))}
-    return numbers
 
 
 def headline(details: dict[str, Any]) -> dict[str, float]:
