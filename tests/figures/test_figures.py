@@ -10,7 +10,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from fmnist.analysis.verify import commutativity_experiment
+from fmnist.analysis.commutativity import commutativity_experiment
 from fmnist.data.classes import CLASS_NAMES
 from fmnist.figures.data import batch_figure, class_samples_figure
 from fmnist.figures.evaluation import plot_stats
