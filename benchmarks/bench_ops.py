@@ -1,9 +1,10 @@
 """Time our Conv2d/MaxPool2d/ReLU against torch.nn's at the assignment network's shapes.
 
-For each batch size: every layer of the network alone (forward, and forward+backward) on the
-same inputs for both implementations, then one full SGD training step of the network built
-each way. Samples alternate between the two implementations so that drift on a shared machine
-hits both alike; each figure is the median over repeats of the per-call time.
+For each batch size: every layer of the network alone (forward, and forward+backward), each
+implementation's layer on the input it gets inside its own network (NCHW for torch's, channels_last
+for ours), then one full SGD training step of the network built each way. Samples alternate
+between the two implementations so that drift on a shared machine hits both alike; each figure is
+the median over repeats of the per-call time.
 
     python benchmarks/bench_ops.py --out benchmarks/results/ops.json
 """
@@ -11,6 +12,8 @@ hits both alike; each figure is the median over repeats of the per-call time.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
 import statistics
 import time
@@ -20,27 +23,24 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from fmnist import ops
-from fmnist.io import write_json
-from fmnist.models import build_network, copy_weights
+from fmnist.nn import ops
+from fmnist.nn.assignment import build_network, copy_weights
 
-# (name, torch layer, our layer, input shape without the batch, whether the input needs a grad)
-Factory = Callable[[], nn.Module]
-LAYERS: list[tuple[str, Factory, Factory, tuple[int, ...], bool]] = [
-    ("conv1", lambda: nn.Conv2d(1, 32, 3), lambda: ops.Conv2d(1, 32, 3), (1, 28, 28), False),
-    ("pool1", lambda: nn.MaxPool2d(3, 2), lambda: ops.MaxPool2d(3, 2), (32, 26, 26), True),
-    ("relu1", nn.ReLU, ops.ReLU, (32, 12, 12), True),
-    ("conv2", lambda: nn.Conv2d(32, 64, 3), lambda: ops.Conv2d(32, 64, 3), (32, 12, 12), True),
-    ("pool2", lambda: nn.MaxPool2d(3, 2), lambda: ops.MaxPool2d(3, 2), (64, 10, 10), True),
-    ("relu2", nn.ReLU, ops.ReLU, (64, 4, 4), True),
-    ("conv3", lambda: nn.Conv2d(64, 10, 4), lambda: ops.Conv2d(64, 10, 4), (64, 4, 4), True),
-]
+# build_network's layers in order, Flatten aside
+LAYER_NAMES = ("conv1", "pool1", "relu1", "conv2", "pool2", "relu2", "conv3")
+
+
+def synchronize() -> None:
+    """Wait for queued GPU work, so that a sample times the work and not only its launch."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def calls_per_sample(fn: Callable[[], object], min_time: float) -> int:
     """How many calls make one timing sample last at least `min_time` seconds."""
     start = time.perf_counter()
     fn()
+    synchronize()
     once = max(time.perf_counter() - start, 1e-6)
     return max(1, round(min_time / once))
 
@@ -57,22 +57,15 @@ def time_pair(custom: Callable[[], object], reference: Callable[[], object], rep
         order = (0, 1) if r % 2 == 0 else (1, 0)  # alternate who goes first
         for i in order:
             fn, number = (custom, reference)[i], numbers[i]
+            synchronize()
             start = time.perf_counter()
             for _ in range(number):
                 fn()
+            synchronize()
             samples[i].append((time.perf_counter() - start) / number * 1e3)
     custom_ms, torch_ms = (statistics.median(s) for s in samples)
     return {"custom_ms": round(custom_ms, 4), "torch_ms": round(torch_ms, 4),
             "ratio": round(custom_ms / torch_ms, 3)}
-
-
-def like_output(layer: nn.Module, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
-    """`grad` in the memory format of `layer(x)`."""
-    with torch.no_grad():
-        out = layer(x)
-    channels_last = out.dim() == 4 and out.is_contiguous(memory_format=torch.channels_last)
-    return grad.contiguous(memory_format=torch.channels_last if channels_last and
-                           not out.is_contiguous() else torch.contiguous_format)
 
 
 def layer_calls(layer: nn.Module, x: torch.Tensor, grad: torch.Tensor
@@ -90,23 +83,49 @@ def layer_calls(layer: nn.Module, x: torch.Tensor, grad: torch.Tensor
     return forward, forward_backward
 
 
-def bench_layers(batch: int, **timing: float) -> dict[str, dict[str, dict[str, float]]]:
+def networks(device: torch.device) -> tuple[nn.Sequential, nn.Sequential]:
+    """The assignment network built from our ops and from torch.nn, with the same weights."""
+    torch.manual_seed(0)
+    reference, custom = build_network("torch").to(device), build_network("custom").to(device)
+    copy_weights(reference, custom)
+    return custom, reference
+
+
+def layer_inputs(network: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
+    """The input each named layer of `network` gets inside it for batch `x`."""
+    inputs = []
+    with torch.no_grad():
+        for layer in network[:len(LAYER_NAMES)]:
+            inputs.append(x.requires_grad_(bool(inputs)))  # the data needs no gradient
+            x = layer(x).detach()
+    return inputs
+
+
+def bench_layers(batch: int, device: torch.device, **timing: float
+                 ) -> dict[str, dict[str, dict[str, float]]]:
     """Both implementations of every network layer, forward and forward+backward."""
+    x = torch.rand(batch, 1, 28, 28, device=device)
+    custom_net, torch_net = networks(device)
+    custom_inputs, torch_inputs = layer_inputs(custom_net, x), layer_inputs(torch_net, x)
     results = {}
-    for name, make_torch, make_custom, shape, needs_grad in LAYERS:
-        torch.manual_seed(0)
-        reference, custom = make_torch(), make_custom()
-        copy_weights(reference, custom)
-        x = torch.randn(batch, *shape).requires_grad_(needs_grad)
+    for i, name in enumerate(LAYER_NAMES):
+        custom, x_custom = custom_net[i], custom_inputs[i]
+        reference, x_torch = torch_net[i], torch_inputs[i]
         with torch.no_grad():
-            grad = torch.randn_like(reference(x))
-        # Same gradient values, in the memory layout of each implementation's own output: in a
-        # network the upstream gradient arrives in the layout the forward pass produced.
-        (c_fwd, c_both), (t_fwd, t_both) = (layer_calls(m, x, like_output(m, x, grad))
-                                            for m in (custom, reference))
+            grad = torch.randn_like(reference(x_torch))
+        # The same gradient values, in the layout of each implementation's own output, as the
+        # upstream gradient arrives in a network.
+        c_fwd, c_both = layer_calls(custom, x_custom, like_output(custom, x_custom, grad))
+        t_fwd, t_both = layer_calls(reference, x_torch, like_output(reference, x_torch, grad))
         results[name] = {"forward": time_pair(c_fwd, t_fwd, **timing),
                          "forward_backward": time_pair(c_both, t_both, **timing)}
     return results
+
+
+def like_output(layer: nn.Module, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """`grad` laid out like `layer(x)`."""
+    with torch.no_grad():
+        return torch.empty_like(layer(x)).copy_(grad)
 
 
 def train_step(network: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], object]:
@@ -123,13 +142,11 @@ def train_step(network: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable
     return step
 
 
-def bench_train_step(batch: int, **timing: float) -> dict[str, float]:
+def bench_train_step(batch: int, device: torch.device, **timing: float) -> dict[str, float]:
     """One training step of the assignment network built from our ops vs from torch.nn."""
-    torch.manual_seed(0)
-    reference, custom = build_network("torch"), build_network("custom")
-    copy_weights(reference, custom)
-    x = torch.rand(batch, 1, 28, 28)
-    y = nn.functional.one_hot(torch.randint(0, 10, (batch,)), 10).float()
+    custom, reference = networks(device)
+    x = torch.rand(batch, 1, 28, 28, device=device)
+    y = nn.functional.one_hot(torch.randint(0, 10, (batch,)), 10).float().to(device)
     return time_pair(train_step(custom, x, y), train_step(reference, x, y), **timing)
 
 
@@ -140,8 +157,9 @@ def print_table(results: dict[str, dict]) -> None:
         f"{f'custom ms (B={b})':>18}{'torch ms':>10}{'ratio':>7}" for b in batches)
     print(header)
     print("-" * len(header))
+    names = list(results[batches[0]]["layers"])
     rows = [(f"{name} {mode}", lambda r, n=name, m=mode: r["layers"][n][m])
-            for name, *_ in LAYERS for mode in ("forward", "forward_backward")]
+            for name in names for mode in ("forward", "forward_backward")]
     rows.append(("train step (SGD)", lambda r: r["train_step"]))
     for label, pick in rows:
         cells = [pick(results[b]) for b in batches]
@@ -149,10 +167,10 @@ def print_table(results: dict[str, dict]) -> None:
             f"{c['custom_ms']:>18.3f}{c['torch_ms']:>10.3f}{c['ratio']:>7.2f}" for c in cells))
 
 
-def one_round(batch_sizes: list[int], **timing: float) -> dict[str, dict]:
+def one_round(batch_sizes: list[int], device: torch.device, **timing: float) -> dict[str, dict]:
     """Every figure once: layers and training step, per batch size."""
-    return {str(batch): {"layers": bench_layers(batch, **timing),
-                         "train_step": bench_train_step(batch, **timing)}
+    return {str(batch): {"layers": bench_layers(batch, device, **timing),
+                         "train_step": bench_train_step(batch, device, **timing)}
             for batch in batch_sizes}
 
 
@@ -167,6 +185,30 @@ def combine(rounds: list[dict]) -> dict:
     return {key: combine([r[key] for r in rounds]) for key in first}
 
 
+def setup(device: torch.device, rounds: int, timing: dict[str, float]) -> dict[str, object]:
+    """What the figures were measured on and how."""
+    cuda = device.type == "cuda"
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(),
+            "processor": platform.processor() or platform.machine(), "device": str(device),
+            "device_name": torch.cuda.get_device_name(device) if cuda else "cpu",
+            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "ops_path": ops.PATH,  # fmnist.nn.ops.PATH; "auto" runs the fast path on CPU
+            "input_layout": "each layer's input as its own network passes it: NCHW contiguous "
+                            "for torch.nn's, channels_last for ours",
+            "grad_layout": "each implementation's own output layout",
+            "statistic": "median over rounds of the median ms per call over alternating "
+                         "samples; ratio = median of the per-round custom/torch ratios",
+            "rounds": rounds, **timing}
+
+
+def write_json(path: Path, content: dict) -> None:
+    """`content` as sorted, indented JSON, written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
+    os.replace(partial, path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256])
@@ -175,23 +217,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15, help="timing samples per figure")
     parser.add_argument("--warmup", type=int, default=5, help="untimed calls before sampling")
     parser.add_argument("--min-time", type=float, default=0.05, help="seconds per sample")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--path", choices=ops.PATHS, default=ops.PATH,
+                        help="which implementation our layers run (fmnist.nn.ops.PATH)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ops.json"))
     args = parser.parse_args()
 
+    ops.PATH = args.path
+    device = torch.device(args.device)
     timing = {"repeats": args.repeats, "warmup": args.warmup, "min_time": args.min_time}
     # A load burst from another process on the shared machine then spoils one round, not all.
-    results = combine([one_round(args.batch_sizes, **timing) for _ in range(args.rounds)])
+    results = combine([one_round(args.batch_sizes, device, **timing) for _ in range(args.rounds)])
     print_table(results)
-    write_json(args.out, {
-        "setup": {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                  "processor": platform.processor() or platform.machine(), "device": "cpu",
-                  "input_layout": "NCHW contiguous (as the data and torch.nn's layers get it)",
-                  "grad_layout": "each implementation's own output layout",
-                  "statistic": "median over rounds of the median ms per call over alternating "
-                               "samples; ratio = median of the per-round custom/torch ratios",
-                  "rounds": args.rounds, **timing},
-        "batch_size": results,
-    })
+    write_json(args.out, {"setup": setup(device, args.rounds, timing), "batch_size": results})
 
 
 if __name__ == "__main__":

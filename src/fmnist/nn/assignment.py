@@ -90,7 +90,10 @@ def initial_network(impl: str, seed: int, same_init: bool = True) -> nn.Sequenti
 
 def network_state(network: nn.Sequential, impl: str) -> dict[str, Any]:
     """What the train stage saves: the implementation and the weights, on the CPU."""
-    return {"impl": impl, "state_dict": {k: v.cpu() for k, v in network.state_dict().items()}}
+    # contiguous NCHW copies: the custom network keeps its conv weights channels_last, and the
+    # saved bytes should not depend on a layout choice made for speed
+    return {"impl": impl, "state_dict": {k: v.detach().cpu().clone(
+        memory_format=torch.contiguous_format) for k, v in network.state_dict().items()}}
 
 
 def restore_network(saved: Any, name: str) -> nn.Sequential:

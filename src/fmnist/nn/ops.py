@@ -11,7 +11,7 @@ This module holds the plain algorithms, which work in channels_last (NHWC) row o
 - MaxPool2d: the maximum over each window; backward: each window's gradient goes to the window's
   first maximum (PyTorch's tie rule), then col2im.
 - ReLU: a comparison with 0; gradient 1 where the output is positive, else 0.
-`fmnist.nn.fast` holds CPU-tuned versions of Conv2d and MaxPool2d; `PATH` picks which ones run.
+`fmnist.nn.fast` holds CPU-tuned versions of the three; `PATH` picks which ones run.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from fmnist.nn import fast
 
 Pair = tuple[int, int]
 PATHS = ("auto", "plain", "fast")
-# Which Conv2d/MaxPool2d implementation runs: "plain" (this module), "fast" (fmnist.nn.fast), or
-# "auto": fast on CPU, where it is ~1.5x quicker and gives the committed results bit for bit, plain
-# elsewhere, since on a GPU host time rules and the plain path launches a few large kernels where
-# the fast one launches many small ones.
+# Which implementation the layers run: "plain" (this module), "fast" (fmnist.nn.fast), or "auto":
+# fast on CPU, where a training step takes ~1.5x less time and gives the committed results bit
+# for bit; plain elsewhere, as on a GPU host time rules and a plain step dispatches ~75 operators
+# to the fast one's ~185.
 PATH = "auto"
 
 
@@ -78,7 +78,7 @@ def _as_batch(x: torch.Tensor, layer: str, kernel: Pair) -> tuple[torch.Tensor, 
 
 
 def _use_fast(x: torch.Tensor) -> bool:
-    """Whether Conv2d and MaxPool2d run fmnist.nn.fast's version on `x`, as `PATH` says."""
+    """Whether the layers run fmnist.nn.fast's version on `x`, as `PATH` says."""
     if PATH not in PATHS:
         raise OpValueError(f"fmnist.nn.ops.PATH must be one of {PATHS}, got {PATH!r}")
     return PATH == "fast" or (PATH == "auto" and x.device.type == "cpu")
@@ -88,13 +88,14 @@ def _is_channels_last(t: torch.Tensor) -> bool:
     """Whether torch's layers read (N, C, H, W) `t` as channels_last: ATen's suggest_memory_format.
 
     Strides must grow through C, W, H, N; ties from size-1 dims count as contiguous NCHW."""
-    if t.stride(1) == 0:
+    size, stride = t.shape, t.stride()
+    if stride[1] == 0:
         return False
     bound = 0
     for d in (1, 3, 2, 0):  # transcribed from c10's is_channels_last_strides_2d_s4
-        if t.shape[d] == 0 or t.stride(d) < bound or (d == 0 and bound == t.stride(1)):
+        if size[d] == 0 or stride[d] < bound or (d == 0 and bound == stride[1]):
             return False
-        bound = t.stride(d) * t.shape[d]
+        bound = stride[d] * size[d]
     return True
 
 
@@ -112,12 +113,18 @@ def _im2col(x: torch.Tensor, kernel: Pair, stride: Pair) -> torch.Tensor:
     return windows.permute(0, 2, 3, 4, 5, 1).reshape(n * ho * wo, kernel[0] * kernel[1] * c)
 
 
+def _window_positions(size: Pair, kernel: Pair, stride: Pair, device: torch.device
+                      ) -> torch.Tensor:
+    """(Ho*Wo, kh*kw): the flat input position h*W + w that each window element is read from."""
+    grid = torch.arange(size[0] * size[1], device=device).view(1, 1, *size)  # (1, 1, H, W)
+    return _im2col(grid, kernel, stride)  # im2col of the positions themselves
+
+
 def _col2im(rows: torch.Tensor, shape: torch.Size, kernel: Pair, stride: Pair) -> torch.Tensor:
     """The adjoint of `_im2col`: each entry of `rows` (N*Ho*Wo, kh*kw*C) added onto the element
     of an (N, C, H, W) input it was copied from; overlapping windows accumulate."""
     n, c, h, w = shape
-    positions = torch.arange(h * w, device=rows.device).view(1, 1, h, w)  # flat index of (h, w)
-    source = _im2col(positions, kernel, stride).flatten()  # (Ho*Wo*kh*kw,): where each came from
+    source = _window_positions((h, w), kernel, stride, rows.device).flatten()  # (Ho*Wo*kh*kw,)
     grad = rows.new_zeros(n, h * w, c)  # (N, H*W, C)
     grad.index_add_(1, source, rows.view(n, source.numel(), c))  # rows as (N, Ho*Wo*kh*kw, C)
     return grad.view(n, h, w, c).permute(0, 3, 1, 2)  # (N, C, H, W), channels_last strides
@@ -151,10 +158,14 @@ class _Conv2dFunction(torch.autograd.Function):
         out_ch, c = w_mat.shape[0], shape[1]
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         g = grad_out.permute(0, 2, 3, 1).reshape(-1, out_ch)  # (N*Ho*Wo, O)
-        grad_x = _col2im(g @ w_mat, shape, kernel, stride) if need_x else None  # (N, C, H, W)
-        grad_w = (g.t() @ rows).view(out_ch, *kernel, c) if need_w else None  # (O, kh, kw, C)
-        grad_b = g.sum(0) if need_b else None  # (O,)
-        return grad_x, grad_w.permute(0, 3, 1, 2) if need_w else None, grad_b, None
+        grad_x = grad_w = grad_b = None
+        if need_x:
+            grad_x = _col2im(g @ w_mat, shape, kernel, stride)  # (N, C, H, W)
+        if need_w:
+            grad_w = (g.t() @ rows).view(out_ch, *kernel, c).permute(0, 3, 1, 2)  # (O, C, kh, kw)
+        if need_b:
+            grad_b = g.sum(0)  # (O,)
+        return grad_x, grad_w, grad_b, None
 
 
 class Conv2d(nn.Module):
@@ -203,7 +214,8 @@ class Conv2d(nn.Module):
 
 
 class _MaxPool2dFunction(torch.autograd.Function):
-    """Window maxima; backward sends each window's gradient to its first maximum, then col2im."""
+    """Window maxima; backward sends each window's gradient to the input position of its first
+    maximum. (A window with several NaNs: to the first, where torch picks the last.)"""
 
     @staticmethod
     def forward(ctx: FunctionCtx, x: torch.Tensor, kernel: Pair, stride: Pair) -> torch.Tensor:
@@ -219,15 +231,13 @@ class _MaxPool2dFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, grad_out: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        (first,) = ctx.saved_tensors
-        shape, kernel, stride = ctx.geometry
-        n, positions, c = first.shape
-        g = grad_out.permute(0, 2, 3, 1).reshape(n, positions, 1, c)  # (N, Ho*Wo, 1, C)
-        width = kernel[0] * kernel[1]
-        grad_windows = g.new_zeros(n, positions, width, c)  # like `windows`
-        grad_windows.scatter_(2, first.unsqueeze(2), g)  # each gradient onto its window's max
-        grad_x = _col2im(grad_windows.view(n * positions, width * c), shape, kernel, stride)
-        return grad_x, None, None
+        (first,) = ctx.saved_tensors  # (N, Ho*Wo, C)
+        (n, c, h, w), kernel, stride = ctx.geometry
+        positions = _window_positions((h, w), kernel, stride, first.device)  # (Ho*Wo, kh*kw)
+        source = positions.expand(n, -1, -1).gather(2, first)  # (N, Ho*Wo, C): where each max is
+        g = grad_out.permute(0, 2, 3, 1).reshape(first.shape)  # (N, Ho*Wo, C)
+        grad = g.new_zeros(n, h * w, c).scatter_add_(1, source, g)  # overlaps accumulate
+        return grad.view(n, h, w, c).permute(0, 3, 1, 2), None, None  # (N, C, H, W)
 
 
 class MaxPool2d(nn.Module):
@@ -281,4 +291,4 @@ class ReLU(nn.Module):
         """Apply ReLU to every element of `x`."""
         if not isinstance(x, torch.Tensor):
             raise OpTypeError(f"ReLU: expected a torch.Tensor, got {type(x).__name__}")
-        return _ReLUFunction.apply(x)
+        return (fast.ReLUFunction if _use_fast(x) else _ReLUFunction).apply(x)

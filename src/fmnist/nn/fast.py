@@ -1,0 +1,302 @@
+"""CPU-tuned Conv2d, MaxPool2d and ReLU: fmnist.nn.ops's algorithms, rearranged for speed.
+
+Same maths as the plain path, with these changes (each "faster" measured on the project's
+2-core CPU with benchmarks/bench_ops.py):
+- work in channels_last (NHWC) order: the kh*kw strided passes then read runs of C values;
+- build im2col a few samples at a time into a per-thread scratch buffer, reused from call to call;
+- carry the bias as a last row of weights against a column of ones, so one GEMM gives both the
+  weight and the bias gradient;
+- copy a one-channel input with output positions innermost;
+- take window maxima as running maxima of strided views (separably: rows, then columns), and find
+  each window's first maximum without materialising windows (`_argmax_offsets`);
+- ReLU by an elementwise maximum and a float mask: torch.where is ~50x slower on this CPU.
+The convolution and pooling here are the code that produced the committed metrics, and with this
+ReLU the default CPU path still reproduces them bit for bit (tests/nn/test_ops.py checks).
+Outputs and input gradients are channels_last-strided; ops gives outputs torch's memory format.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import torch
+from torch.autograd.function import FunctionCtx, once_differentiable
+
+Pair = tuple[int, int]
+
+# --------------------------------------------------------------------------- scratch buffers
+
+
+# im2col is built a few samples at a time, about this many elements (4 MiB in float32) at once,
+# into a buffer kept from call to call. Fresh multi-MB buffers are mmap'd by glibc and
+# page-faulted in on every use: whole-batch patch matrices (30 MB at batch 256) made a training
+# step 62 ms instead of 50, and even a fresh 4 MiB chunk buffer per call cost ~1 ms at batch 64.
+CHUNK_ELEMENTS = 1 << 20
+_SCRATCH = threading.local()  # per thread, so concurrent callers never share a buffer
+
+
+def _scratch(slot: str, numel: int, like: torch.Tensor, dtype: torch.dtype | None = None
+             ) -> torch.Tensor:
+    """A 1-D buffer of `numel` elements, reused across calls on CPU (like oneDNN's scratchpad).
+
+    Only for temporaries that never leave the op: the next call with this slot overwrites it."""
+    dtype = dtype or like.dtype
+    if like.device.type != "cpu" or numel > 4 * CHUNK_ELEMENTS:
+        return like.new_empty(numel, dtype=dtype)  # GPU allocators cache; huge ones not kept
+    buffers = _SCRATCH.__dict__.setdefault("buffers", {})
+    if (slot, dtype) not in buffers or buffers[slot, dtype].numel() < numel:
+        buffers[slot, dtype] = like.new_empty(numel, dtype=dtype)
+    return buffers[slot, dtype][:numel]
+
+
+def _scratch_nchw(slot: str, shape: torch.Size, like: torch.Tensor,
+                  dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A scratch buffer viewed as an (N, C, H, W) tensor in channels_last order."""
+    n, c, h, w = shape
+    return _scratch(slot, n * c * h * w, like, dtype).view(n, h, w, c).permute(0, 3, 1, 2)
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    """`x` in channels_last; single-channel tensors are left alone (both layouts coincide)."""
+    if x.shape[1] == 1 or x.is_contiguous(memory_format=torch.channels_last):
+        return x
+    # One dense transpose, so that the kh*kw strided passes that follow (patch copies, window
+    # maxima) read runs of C floats: ~1.4x (conv) and ~2x (pool) faster than on NCHW.
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def _out_size(x: torch.Tensor, kernel: Pair, stride: Pair) -> Pair:
+    """(Ho, Wo) of `kernel` windows `stride` apart over `x` (N, C, H, W), without padding."""
+    return ((x.shape[2] - kernel[0]) // stride[0] + 1, (x.shape[3] - kernel[1]) // stride[1] + 1)
+
+
+def _window_slices(x: torch.Tensor, kernel: Pair, stride: Pair, out: Pair) -> list[torch.Tensor]:
+    """One strided view of `x` per kernel offset (i, j), in row-major order; the view for (i, j)
+    holds x[..., i + sh*ho, j + sw*wo] at [..., ho, wo]."""
+    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out
+    return [x[..., i: i + sh * (ho - 1) + 1: sh, j: j + sw * (wo - 1) + 1: sw]
+            for i in range(kh) for j in range(kw)]
+
+
+# --------------------------------------------------------------------------- convolution
+
+
+def _sample_chunks(x: torch.Tensor, kernel: Pair, positions: int) -> list[slice]:
+    """Runs of samples whose patch rows (positions x kh*kw*C values each) fill about one chunk."""
+    n = x.shape[0]
+    step = max(1, CHUNK_ELEMENTS // (positions * kernel[0] * kernel[1] * x.shape[1]))
+    if x.device.type != "cpu":
+        step = max(n, 1)  # page faults are a CPU allocator matter; GPUs prefer one big GEMM
+    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+
+
+def _rows(samples: slice, positions: int) -> slice:
+    """The rows of an (N*Ho*Wo, ...) matrix that belong to `samples`."""
+    return slice(samples.start * positions, samples.stop * positions)
+
+
+def _patches(x: torch.Tensor, kernel: Pair, stride: Pair, out: Pair) -> torch.Tensor:
+    """im2col into scratch: (n*Ho*Wo, kh*kw*C + 1), rows ordered (n, ho, wo), columns (i, j, c),
+    then a column of ones that carries the bias through the same GEMMs."""
+    n, c = x.shape[:2]
+    windows = x.unfold(2, kernel[0], stride[0]).unfold(3, kernel[1], stride[1])
+    # windows: (n, C, Ho, Wo, kh, kw), a view
+    width = kernel[0] * kernel[1] * c
+    flat = _scratch("patches", n * out[0] * out[1] * (width + 1), x)
+    if c == 1:
+        # One channel: copy with output positions innermost (runs of Wo values, ~10x faster
+        # than runs of 1) and hand the GEMM the transpose as a view; MKL reads it as is.
+        cols_t = flat.view(width + 1, -1)  # (kh*kw + 1, n*Ho*Wo)
+        cols_t[:width].view(*kernel, 1, n, *out).copy_(windows.permute(4, 5, 1, 0, 2, 3))
+        # cols_t[:width] viewed as (kh, kw, 1, n, Ho, Wo) for the copy
+        cols_t[width].fill_(1)
+        return cols_t.t()
+    cols = flat.view(-1, width + 1)  # (n*Ho*Wo, kh*kw*C + 1)
+    cols[:, :width].view(n, *out, *kernel, c).copy_(windows.permute(0, 2, 3, 4, 5, 1))
+    # cols[:, :width] viewed as (n, Ho, Wo, kh, kw, C) for the copy
+    cols[:, width].fill_(1)
+    return cols
+
+
+def _fold_add(grad_x: torch.Tensor, grad_patches: torch.Tensor, kernel: Pair, stride: Pair) -> None:
+    """col2im: add each window's patch gradient back onto the input positions it was read from.
+
+    grad_x is (n, H, W, C); grad_patches is (n, Ho, Wo, kh*kw*C)."""
+    n, ho, wo = grad_patches.shape[:3]
+    by_offset = grad_patches.view(n, ho, wo, kernel[0], kernel[1], -1)  # (n, Ho, Wo, kh, kw, C)
+    # Windows overlap when stride < kernel, so accumulate one slice at a time, looping over
+    # whichever is fewer: kernel offsets, or output positions (one for the network's head).
+    if ho * wo < kernel[0] * kernel[1]:
+        for a in range(ho):
+            for b in range(wo):
+                rows = slice(a * stride[0], a * stride[0] + kernel[0])
+                cols = slice(b * stride[1], b * stride[1] + kernel[1])
+                grad_x[:, rows, cols].add_(by_offset[:, a, b])  # (n, kh, kw, C)
+        return
+    targets = _window_slices(grad_x.permute(0, 3, 1, 2), kernel, stride, (ho, wo))
+    for k, target in enumerate(targets):
+        target.add_(by_offset[:, :, :, k // kernel[1], k % kernel[1]].permute(0, 3, 1, 2))
+
+
+def _param_grad(grad_mat: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """grad_mat.T @ cols: (O, kh*kw*C + 1), weight gradients and, last, the bias gradient."""
+    if cols.shape[1] < grad_mat.shape[1]:
+        # A few-row product is ~1.7x faster for conv1's shape (kh*kw*C + 1 = 10 < O = 32).
+        return (cols.t() @ grad_mat).t()
+    return grad_mat.t() @ cols
+
+
+class Conv2dFunction(torch.autograd.Function):
+    """Valid cross-correlation as chunked GEMMs over im2col patches; backward: GEMMs + col2im."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                stride: Pair) -> torch.Tensor:
+        x = _channels_last(x)
+        n = x.shape[0]
+        out_ch, _, kh, kw = weight.shape
+        ho, wo = _out_size(x, (kh, kw), stride)
+        # Weights in patch-column order with the bias as a last row, against the patches' column
+        # of ones: no separate bias pass forward, nor a sum backward (~40% off conv1's GEMMs).
+        # A dense operand also runs ~15% faster at batch 256 than a transposed view.
+        w_aug = torch.cat([weight.permute(2, 3, 1, 0).reshape(-1, out_ch), bias.view(1, -1)])
+        # w_aug: (kh*kw*C + 1, O)
+        out = x.new_empty((n * ho * wo, out_ch))
+        for samples in _sample_chunks(x, (kh, kw), ho * wo):
+            cols = _patches(x[samples], (kh, kw), stride, (ho, wo))  # (n*Ho*Wo, kh*kw*C + 1)
+            torch.mm(cols, w_aug, out=out[_rows(samples, ho * wo)])
+        ctx.save_for_backward(x, w_aug)  # patches are rebuilt in backward rather than kept
+        ctx.geometry = ((kh, kw), stride, (ho, wo))
+        return out.view(n, ho, wo, out_ch).permute(0, 3, 1, 2)  # (N, O, Ho, Wo), channels_last
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: FunctionCtx, grad_out: torch.Tensor
+                 ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None]:
+        x, w_aug = ctx.saved_tensors
+        kernel, stride, (ho, wo) = ctx.geometry
+        n, c, h, w = x.shape
+        width, out_ch = w_aug.shape[0] - 1, w_aug.shape[1]
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        grad_mat = grad_out.permute(0, 2, 3, 1).reshape(n * ho * wo, out_ch)  # (N*Ho*Wo, O)
+        grad_x = grad_out.new_zeros((n, h, w, c)) if need_x else None  # NHWC
+        grad_params = grad_out.new_zeros((out_ch, width + 1))  # weight columns, then bias
+        for samples in _sample_chunks(x, kernel, ho * wo):
+            g = grad_mat[_rows(samples, ho * wo)]  # (n*Ho*Wo, O)
+            if need_w or need_b:
+                grad_params += _param_grad(g, _patches(x[samples], kernel, stride, (ho, wo)))
+            if need_x:
+                grad_cols = _scratch("grad_patches", g.shape[0] * width, g).view(-1, width)
+                torch.mm(g, w_aug[:width].t(), out=grad_cols)  # (n*Ho*Wo, kh*kw*C)
+                _fold_add(grad_x[samples], grad_cols.view(-1, ho, wo, width), kernel, stride)
+        grad_w = grad_params[:, :width].view(out_ch, *kernel, c)  # (O, kh, kw, C)
+        # autograd lays the weight gradient out like the weight: no copy for channels_last ones
+        return (grad_x.permute(0, 3, 1, 2) if need_x else None,  # (N, C, H, W), channels_last
+                grad_w.permute(0, 3, 1, 2) if need_w else None,  # (O, C, kh, kw)
+                grad_params[:, width].clone() if need_b else None, None)
+
+
+# --------------------------------------------------------------------------- max pooling
+
+
+class MaxPool2dFunction(torch.autograd.Function):
+    """Window maxima as running maxima of strided views; backward scatters to the first argmax."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: torch.Tensor, kernel: Pair, stride: Pair) -> torch.Tensor:
+        x = _channels_last(x)
+        (kh, kw), (sh, sw) = kernel, stride
+        out_size = ho, wo = _out_size(x, kernel, stride)
+        # The max is separable: over each window row first, then over the rows. Elementwise
+        # maxima of strided views beat a reduction over a window dim (~20x on CPU), and going
+        # by rows takes kh+kw-2 passes instead of kh*kw-1 (~20% fewer values read here).
+        columns = [x[..., j: j + sw * (wo - 1) + 1: sw] for j in range(kw)]  # (N, C, H, Wo)
+        row_max = _running_max(columns, _scratch_nchw("row_max", columns[0].shape, x))
+        out = torch.empty((*x.shape[:2], ho, wo), dtype=x.dtype, device=x.device,
+                          memory_format=torch.channels_last)  # x is channels_last or C == 1
+        _running_max([row_max[..., i: i + sh * (ho - 1) + 1: sh, :] for i in range(kh)], out)
+        ctx.save_for_backward(x, out)
+        ctx.geometry = (kernel, stride, out_size)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: FunctionCtx, grad_out: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        x, out = ctx.saved_tensors
+        kernel, stride, _ = ctx.geometry
+        n = x.shape[0]
+        # channels_last keeps each sample's values in one block, whatever C is.
+        grad_x = torch.zeros_like(x, memory_format=torch.channels_last)
+        target = _argmax_offsets(x, out, grad_x.stride(), kernel, stride)  # (N, C, Ho, Wo)
+        # One scatter-add per sample routes each window's gradient to its maximum; overlapping
+        # windows (stride < kernel) accumulate. Rows run in parallel: ~2.5x faster than a flat
+        # index_add_.
+        per_in, per_out = math.prod(x.shape[1:]), math.prod(out.shape[1:])
+        rows = grad_x.permute(0, 2, 3, 1).reshape(n, per_in)  # (N, H*W*C), a view of grad_x
+        rows.scatter_add_(1, target.permute(0, 2, 3, 1).reshape(n, per_out),  # (N, Ho*Wo*C)
+                          grad_out.permute(0, 2, 3, 1).reshape(n, per_out))
+        return grad_x, None, None
+
+
+def _running_max(views: list[torch.Tensor], out: torch.Tensor) -> torch.Tensor:
+    """Elementwise maximum of same-shaped views, written into `out`."""
+    if len(views) == 1:
+        return out.copy_(views[0])
+    torch.maximum(views[0], views[1], out=out)
+    for view in views[2:]:
+        torch.maximum(out, view, out=out)
+    return out
+
+
+def _argmax_offsets(x: torch.Tensor, out: torch.Tensor, strides: tuple[int, ...], kernel: Pair,
+                    stride: Pair) -> torch.Tensor:
+    """Offset within its sample (under `strides`) of each window's first maximum, in row-major
+    window order as PyTorch picks it; int64, shaped like `out`."""
+    _, c, ho, wo = out.shape
+    offsets = [i * strides[2] + j * strides[3] for i in range(kernel[0]) for j in range(kernel[1])]
+    # Offsets ride in floats (lerp is the fastest select); float32 holds integers exactly only
+    # below 2**24, so bigger samples switch to float64.
+    exact = 2 / torch.finfo(out.dtype).eps  # 2**24 for float32
+    dtype = out.dtype if math.prod(x.shape[1:]) < exact else torch.float64
+    views = _window_slices(x, kernel, stride, (ho, wo))
+    position = _scratch_nchw("argmax", out.shape, out, dtype).fill_(offsets[-1])
+    hit = _scratch_nchw("hit", out.shape, out, dtype)
+    # Scan backwards so the earliest equal element is the last to overwrite: first max wins ties.
+    # (A window holding NaN matches nowhere and sends its gradient to its last element, where
+    # PyTorch picks its last NaN; the forward value, NaN, is the same.)
+    for view, offset in zip(reversed(views[:-1]), reversed(offsets[:-1]), strict=True):
+        torch.eq(view, out, out=hit)
+        position.lerp_(torch.full((), float(offset), dtype=dtype, device=out.device), hit)
+    arange = {"dtype": dtype, "device": out.device}
+    window_starts = (torch.arange(c, **arange).view(c, 1, 1) * strides[1]
+                     + torch.arange(ho, **arange).view(ho, 1) * (stride[0] * strides[2])
+                     + torch.arange(wo, **arange) * (stride[1] * strides[3]))  # (C, Ho, Wo)
+    target = _scratch_nchw("target", out.shape, out, torch.int64)
+    return target.copy_(position.add_(window_starts))  # exact integers: the cast loses nothing
+
+
+# --------------------------------------------------------------------------- ReLU
+
+
+class ReLUFunction(torch.autograd.Function):
+    """max(0, x) as an elementwise maximum; gradient through a float mask of `out != 0`."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: torch.Tensor) -> torch.Tensor:
+        # torch.where(x < 0, 0, x) takes ~50x longer on this CPU: a branch per element,
+        # mispredicted on random signs. NaN stays NaN; -0.0 stays -0.0 in SIMD lanes, but becomes
+        # +0.0 in scalar tail lanes.
+        out = torch.maximum(torch.zeros((), dtype=x.dtype, device=x.device), x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: FunctionCtx, grad_out: torch.Tensor) -> torch.Tensor:
+        (out,) = ctx.saved_tensors
+        # out is >= 0 or NaN, so out != 0 is torch's "not out <= 0": NaN outputs pass the
+        # gradient. A float 0/1 mask multiplies ~3x faster than a bool one on CPU (an infinite
+        # gradient times 0 gives NaN there, where torch gives 0).
+        keep = torch.ne(out, 0, out=torch.empty_like(out))
+        return keep.mul_(grad_out)
