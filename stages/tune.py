@@ -34,7 +34,7 @@ def main() -> None:
                                   on_epoch=log)
     details = summary(t.study, best, arch, config, log.results)
     atomic.save_torch(args.model, tuned_state(model))
-    atomic.write_json(args.metrics, {"best_val_accuracy": details["best_val_accuracy"]})
+    atomic.write_json(args.metrics, {"tuned": {"val_acc": details["best_val_accuracy"]}})
     atomic.write_json(args.details, {"device": str(t.device), "bf16": t.bf16, **details})
     atomic.save_figure(args.figure, history_figure(trial_history(t.study)))
     atomic.write_json(args.timings, timings(log.results))

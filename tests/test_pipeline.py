@@ -196,7 +196,7 @@ def test_experiment_reruns_training_only_and_plots_diff(repo):
     for rerun in ("train@custom", "train@torch", "compare", "evaluate", "report"):
         assert f"Running stage '{rerun}'" in out, rerun
     after = read_json(repo / "metrics" / "train_custom.json")
-    assert after["best_val_loss"] != before["best_val_loss"]
+    assert after["custom"]["val_loss"] != before["custom"]["val_loss"]
     assert "0.05" in run(repo, "dvc", "params", "diff")
 
     run(repo, "dvc", "plots", "diff", "HEAD", "-o", "plots_html")
@@ -246,4 +246,4 @@ def test_a_parameter_grid_through_dvc_s_queue_with_two_workers(repo):
     table = list(csv.DictReader(io.StringIO(run(repo, "dvc", "exp", "show", "--csv"))))
     finished = [row for row in table if row.get("Experiment") and row["lr"] in ("0.01", "0.05")]
     assert {row["lr"] for row in finished} >= {"0.01", "0.05"}
-    assert all(row["tuned.accuracy"] for row in finished)
+    assert all(row["custom.test_acc"] for row in finished)

@@ -102,5 +102,5 @@ def test_results_keep_class_order_and_headline_holds_only_numbers() -> None:
     text = json.dumps(results, sort_keys=True)  # sort_keys must not reorder the class rows
     assert [row["class"] for row in json.loads(text)["tuned"]["per_class"]] == list(CLASS_NAMES)
     headline = headline_metrics(results, full="tuned")
-    assert headline == {"tuned": {"accuracy": 1.0, "macro_precision": 1.0, "macro_recall": 1.0},
-                        "custom": {"accuracy": results["custom"]["accuracy"]}}
+    assert headline == {"tuned": {"test_acc": 1.0, "macro_precision": 1.0, "macro_recall": 1.0},
+                        "custom": {"test_acc": results["custom"]["accuracy"]}}
