@@ -12,8 +12,6 @@ the median over repeats of the per-call time.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import platform
 import statistics
 import time
@@ -23,8 +21,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from fmnist.atomic import write_json
 from fmnist.nn import ops
 from fmnist.nn.assignment import build_network, copy_weights
+from fmnist.runtime import resolve_device, use_determinism
 
 # build_network's layers in order, Flatten aside
 LAYER_NAMES = ("conv1", "pool1", "relu1", "conv2", "pool2", "relu2", "conv3")
@@ -191,7 +191,6 @@ def setup(device: torch.device, rounds: int, timing: dict[str, float]) -> dict[s
     return {"torch": torch.__version__, "threads": torch.get_num_threads(),
             "processor": platform.processor() or platform.machine(), "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if cuda else "cpu",
-            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
             "ops_path": ops.PATH,  # fmnist.nn.ops.PATH; "auto" runs the fast path on CPU
             "input_layout": "each layer's input as its own network passes it: NCHW contiguous "
                             "for torch.nn's, channels_last for ours",
@@ -199,14 +198,6 @@ def setup(device: torch.device, rounds: int, timing: dict[str, float]) -> dict[s
             "statistic": "median over rounds of the median ms per call over alternating "
                          "samples; ratio = median of the per-round custom/torch ratios",
             "rounds": rounds, **timing}
-
-
-def write_json(path: Path, content: dict) -> None:
-    """`content` as sorted, indented JSON, written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
-    os.replace(partial, path)
 
 
 def main() -> None:
@@ -217,19 +208,24 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15, help="timing samples per figure")
     parser.add_argument("--warmup", type=int, default=5, help="untimed calls before sampling")
     parser.add_argument("--min-time", type=float, default=0.05, help="seconds per sample")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:N")
     parser.add_argument("--path", choices=ops.PATHS, default=ops.PATH,
                         help="which implementation our layers run (fmnist.nn.ops.PATH)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ops.json"))
     args = parser.parse_args()
 
     ops.PATH = args.path
-    device = torch.device(args.device)
+    device = resolve_device(args.device)
     timing = {"repeats": args.repeats, "warmup": args.warmup, "min_time": args.min_time}
-    # A load burst from another process on the shared machine then spoils one round, not all.
-    results = combine([one_round(args.batch_sizes, device, **timing) for _ in range(args.rounds)])
-    print_table(results)
-    write_json(args.out, {"setup": setup(device, args.rounds, timing), "batch_size": results})
+    runs = {}
+    for deterministic in (True, False) if device.type == "cuda" else (True,):
+        mode = use_determinism(deterministic, device)
+        # A load burst from another process on a shared machine spoils one round, not all.
+        runs[mode] = {"batch_size": combine([one_round(args.batch_sizes, device, **timing)
+                                             for _ in range(args.rounds)])}
+        print(f"\n{mode}")
+        print_table(runs[mode]["batch_size"])
+    write_json(args.out, {"setup": setup(device, args.rounds, timing), "runs": runs})
 
 
 if __name__ == "__main__":
