@@ -4,7 +4,8 @@ from fmnist import atomic
 from fmnist.data.dataset import Dataset
 from fmnist.nn.assignment import IMPLEMENTATIONS, initial_network, network_state
 from fmnist.runtime import resolve_device, seed_everything, use_determinism
-from fmnist.train.fit import fit, summarize, timings
+from fmnist.train.fit import fit
+from fmnist.train.history import summarize, timings
 
 from _shared import load_params, load_split, parse, run
 

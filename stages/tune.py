@@ -7,7 +7,7 @@ from fmnist import atomic
 from fmnist.figures.tuning import history_figure
 from fmnist.nn.tuned import tuned_state
 from fmnist.runtime import seed_everything
-from fmnist.train.fit import timings
+from fmnist.train.history import timings
 from fmnist.train.recipe import train_tuned
 from fmnist.tune.search import best_trial, describe, summary, trial_history, work
 from fmnist.tune.space import configs_from

@@ -9,7 +9,7 @@ import torch
 from matplotlib.figure import Figure
 
 from fmnist import atomic
-from fmnist.train.fit import EpochResult
+from fmnist.train.history import EpochResult
 
 RESULTS = [EpochResult(1, 0.9, 0.8, 0.7, 2.0, 0.01), EpochResult(2, 0.5, 0.85, 0.75, 3.0, 0.01)]
 

@@ -22,7 +22,7 @@ import torch
 if TYPE_CHECKING:  # for annotations only: writing files needs neither
     from matplotlib.figure import Figure
 
-    from fmnist.train.fit import EpochResult
+    from fmnist.train.history import EpochResult
 
 PARTIAL = ".partial"
 LOGGED = ("train_loss", "val_loss", "val_accuracy")  # per epoch; seconds stay out (they vary)

@@ -11,7 +11,7 @@ import torch
 
 from fmnist.atomic import LiveLog, partial_path, save_torch
 from fmnist.errors import DataError, TrainingError
-from fmnist.train.fit import EpochResult
+from fmnist.train.history import EpochResult
 
 import _shared
 

@@ -10,17 +10,8 @@ from torch import nn
 from fmnist.data.dataset import Dataset
 from fmnist.errors import TrainingError
 from fmnist.nn.assignment import build_network
-from fmnist.train.fit import (
-    DIVERGENCE_FACTOR,
-    EpochResult,
-    best_epoch,
-    eval_mode,
-    evaluate,
-    fit,
-    predict,
-    summarize,
-    timings,
-)
+from fmnist.train.fit import DIVERGENCE_FACTOR, eval_mode, evaluate, fit, predict
+from fmnist.train.history import EpochResult
 
 
 def linear_data(n: int, batch_size: int, seed: int = 0, classes: int = 3) -> Dataset:
@@ -263,18 +254,6 @@ def test_fit_runs_on_cuda() -> None:
                                          device="cuda", progress=False)
     assert next(best.parameters()).is_cuda
     assert predict(best, image_data(16, 8), "cuda").shape == (16, 10)
-
-
-def test_best_epoch_summary_and_timings() -> None:
-    results = [EpochResult(1, 1.0, 0.5, 0.80, 2.0, 0.1), EpochResult(2, 0.9, 0.4, 0.85, 4.0, 0.1),
-               EpochResult(3, 0.8, 0.4, 0.86, 3.0, 0.1)]
-    assert best_epoch(results).epoch == 2  # ties keep the earliest
-    assert summarize(results) == {"best_epoch": 2, "best_val_loss": 0.4, "val_accuracy": 0.85,
-                                  "final_val_accuracy": 0.86, "epochs": 3}
-    assert timings(results) == {"seconds_per_epoch": [2.0, 4.0, 3.0],
-                                "median_seconds_per_epoch": 3.0}
-    with pytest.raises(ValueError, match="no epochs"):
-        best_epoch([])
 
 
 def test_eval_mode_restores_the_mode_even_on_error() -> None:

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 from fmnist.data.dataset import Dataset
 from fmnist.errors import TrainingError
 from fmnist.nn.tuned import TunedConfig
-from fmnist.train.fit import EpochResult
+from fmnist.train.history import EpochResult
 from fmnist.train.recipe import TrainConfig, train_tuned
 from fmnist.tune.search import (
     TrialBudget,

@@ -1,4 +1,4 @@
-"""Random training-time augmentation of image batches: mirror and shift, seeded."""
+"""Random training-time augmentation of image batches: mirror, shift, erase; all seeded."""
 
 from __future__ import annotations
 
@@ -32,3 +32,53 @@ class FlipShift:
         # advanced indexing puts the indexed dims first: (N, H, W, C) -> (N, C, H, W)
         return padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(
             0, 3, 1, 2)
+
+
+class RandomErasing:
+    """With probability `p`, replace a random rectangle of each image by uniform noise.
+
+    Random erasing (Zhong et al., 2020): the rectangle covers a U(`area`) fraction of the image
+    with a log-uniform aspect ratio in `ratio`, so the network cannot rely on any one region (a
+    collar, a heel) being visible. Vectorised over the batch; seeded by `generator`.
+    """
+
+    def __init__(self, p: float = 0.5, area: tuple[float, float] = (0.02, 0.25),
+                 ratio: tuple[float, float] = (0.3, 3.3),
+                 generator: torch.Generator | None = None) -> None:
+        if not 0.0 <= p <= 1.0 or not 0.0 < area[0] <= area[1] <= 1.0:
+            raise ValueError(f"RandomErasing: need 0 <= p <= 1 and 0 < area <= 1, got p={p}, "
+                             f"area={area}")
+        self.p, self.area, self.ratio, self.generator = p, area, ratio, generator
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Erase in a batch [N, C, H, W]; a new random draw each call."""
+        if self.p == 0:
+            return x
+        n, _, h, w = x.shape
+        g = self.generator
+        area = torch.empty(n).uniform_(*self.area, generator=g) * (h * w)  # (N,) pixels
+        aspect = torch.empty(n).uniform_(*torch.tensor(self.ratio).log().tolist(), generator=g)
+        tall = (area * aspect.exp()).sqrt().round().clamp(1, h).long()  # (N,) rectangle height
+        wide = (area / aspect.exp()).sqrt().round().clamp(1, w).long()  # (N,) rectangle width
+        top = (torch.rand(n, generator=g) * (h - tall + 1)).long()
+        left = (torch.rand(n, generator=g) * (w - wide + 1)).long()
+        on = torch.rand(n, generator=g) < self.p
+        rows, cols = torch.arange(h), torch.arange(w)
+        inside_rows = (rows >= top[:, None]) & (rows < (top + tall)[:, None])  # (N, H)
+        inside_cols = (cols >= left[:, None]) & (cols < (left + wide)[:, None])  # (N, W)
+        mask = inside_rows[:, :, None] & inside_cols[:, None, :] & on[:, None, None]  # (N, H, W)
+        noise = torch.rand(x.shape, generator=g)
+        return torch.where(mask[:, None].to(x.device), noise.to(x.device, x.dtype), x)
+
+
+class Compose:
+    """Apply augmentations in order."""
+
+    def __init__(self, *steps: object) -> None:
+        self.steps = steps
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Each step's output feeds the next."""
+        for step in self.steps:
+            x = step(x)
+        return x

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,10 +13,12 @@ from typing import TypeVar
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from fmnist.data.dataset import Dataset
 from fmnist.errors import TrainingError
+from fmnist.train.average import EMA
+from fmnist.train.history import EpochResult
+from fmnist.train.progress import Progress
 
 # One host sync per this many batches: it refreshes the progress bar and checks for divergence.
 SYNC_EVERY = 20
@@ -27,43 +28,6 @@ SYNC_EVERY = 20
 DIVERGENCE_FACTOR = 10.0
 
 M = TypeVar("M", bound=nn.Module)
-
-
-@dataclass(frozen=True)
-class EpochResult:
-    """What one epoch produced; `epoch` counts from 1, `lr` is the optimizer's lr at its end."""
-
-    epoch: int
-    train_loss: float
-    val_loss: float
-    val_accuracy: float
-    seconds: float
-    lr: float
-
-
-def best_epoch(results: list[EpochResult]) -> EpochResult:
-    """The epoch of lowest validation loss (the earliest one on ties)."""
-    if not results:
-        raise ValueError("best_epoch: no epochs")
-    return min(results, key=lambda r: (r.val_loss, r.epoch))
-
-
-def summarize(results: list[EpochResult]) -> dict[str, float | int]:
-    """The best epoch (lowest validation loss) with its loss and accuracy, and the last one's."""
-    best = best_epoch(results)
-    return {
-        "best_epoch": best.epoch,
-        "best_val_loss": round(best.val_loss, 6),
-        "val_accuracy": round(best.val_accuracy, 6),
-        "final_val_accuracy": round(results[-1].val_accuracy, 6),
-        "epochs": len(results),
-    }
-
-
-def timings(results: list[EpochResult]) -> dict[str, float | list[float]]:
-    """Seconds per epoch and their median: for people, never for committed files (they vary)."""
-    seconds = [round(r.seconds, 3) for r in results]
-    return {"seconds_per_epoch": seconds, "median_seconds_per_epoch": statistics.median(seconds)}
 
 
 class _DivergenceCheck:
@@ -107,14 +71,19 @@ def fit(
     on_epoch: Callable[[EpochResult], None] | None = None,
     progress: bool = True,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    label_smoothing: float = 0.0,
+    average: EMA | None = None,
 ) -> tuple[M, list[float], list[float]]:
     """Train `model` in place; return a copy with the lowest-validation-loss epoch's weights.
 
     Losses are cross-entropy means over samples, one per epoch. `optimizer` replaces the default
     SGD(lr, momentum, weight_decay), whose three arguments are then ignored; `scheduler` is stepped
-    once per batch. `device=None` keeps the model where it is. Exceptions from `on_epoch` (e.g.
-    optuna.TrialPruned) propagate. Raises TrainingError when a loss becomes NaN or infinite, or
-    the running training loss grows past DIVERGENCE_FACTOR times the first batch's.
+    once per batch. `device=None` keeps the model where it is. `label_smoothing` softens the
+    training targets (validation losses stay plain cross-entropy). With `average`, an EMA of
+    `model` updated after each step, the average is what gets validated and returned.
+    Exceptions from `on_epoch` (e.g. optuna.TrialPruned) propagate. Raises TrainingError when a
+    loss becomes NaN or infinite, or the running training loss grows past DIVERGENCE_FACTOR
+    times the first batch's.
     """
     if isinstance(number_of_epochs, bool) or not isinstance(number_of_epochs, int):
         raise ValueError(f"fit: number_of_epochs must be an integer, got {number_of_epochs!r}")
@@ -136,16 +105,17 @@ def fit(
     diverged = _DivergenceCheck(optimizer)
     training_losses: list[float] = []
     validation_losses: list[float] = []
-    best_loss, best_state = math.inf, _snapshot(model)
+    validated = model if average is None else average.model
+    best_loss, best_state = math.inf, _snapshot(validated)
     try:
-        bars = _Progress(number_of_epochs, len(train_data), enabled=progress)
+        bars = Progress(number_of_epochs, len(train_data), enabled=progress)
         for epoch in range(1, number_of_epochs + 1):
             start = time.perf_counter()
             train_data.shuffle(generator)
             with bars.epoch(epoch):
-                train_loss = _train_epoch(
-                    model, train_data, optimizer, scheduler, augment, bars, epoch, diverged)
-                val_loss, val_accuracy = evaluate(model, val_data, device)
+                train_loss = _train_epoch(model, train_data, _Step(
+                    optimizer, scheduler, augment, label_smoothing, average), bars, epoch, diverged)
+                val_loss, val_accuracy = evaluate(validated, val_data, device)
                 diverged(val_loss, "validation", epoch)
                 seconds = time.perf_counter() - start
                 bars.show(loss=f"{train_loss:.4f}", val_loss=f"{val_loss:.4f}",
@@ -153,7 +123,7 @@ def fit(
             training_losses.append(train_loss)
             validation_losses.append(val_loss)
             if val_loss < best_loss:  # strict: ties keep the earliest epoch
-                best_loss, best_state = val_loss, _snapshot(model)
+                best_loss, best_state = val_loss, _snapshot(validated)
             if on_epoch is not None:
                 on_epoch(EpochResult(epoch, train_loss, val_loss, val_accuracy, seconds,
                                      _current_lr(optimizer)))
@@ -161,7 +131,7 @@ def fit(
         model.train(was_training)
         bars.close()
 
-    best_model = copy.deepcopy(model)
+    best_model = copy.deepcopy(validated).train(was_training).requires_grad_(True)
     best_model.load_state_dict(best_state)
     return best_model, training_losses, validation_losses
 
@@ -198,42 +168,6 @@ def predict(
     return torch.cat(batches)
 
 
-class _Progress:
-    """A bar per epoch and, for runs of several epochs, one over the whole run with its end."""
-
-    def __init__(self, epochs: int, batches: int, enabled: bool) -> None:
-        self.epochs, self.batches, self.enabled = epochs, batches, enabled
-        self.overall = tqdm(total=epochs * batches, desc="training", unit="batch", position=0,
-                            disable=not enabled or epochs == 1, dynamic_ncols=True)
-        self.bar: tqdm | None = None
-
-    @contextmanager
-    def epoch(self, epoch: int) -> Iterator[_Progress]:
-        """Show epoch `epoch`'s bar for the block (below the overall one, if any)."""
-        nested = not self.overall.disable
-        with tqdm(total=self.batches, desc=f"epoch {epoch}/{self.epochs}", unit="batch",
-                  disable=not self.enabled, position=int(nested), leave=not nested,
-                  dynamic_ncols=True) as self.bar:
-            yield self
-
-    def step(self) -> None:
-        """One batch done."""
-        self.bar.update()
-        self.overall.update()
-        rate = self.overall.format_dict.get("rate")
-        if rate:  # when the whole run should end, at the rate so far
-            left = (self.overall.total - self.overall.n) / rate
-            end = time.strftime("%H:%M", time.localtime(time.time() + left))
-            self.overall.set_postfix_str(f"ends ~{end}", refresh=False)
-
-    def show(self, refresh: bool = True, **figures: str) -> None:
-        """Figures beside the epoch's bar."""
-        self.bar.set_postfix(refresh=refresh, **figures)
-
-    def close(self) -> None:
-        self.overall.close()
-
-
 @contextmanager
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """`model` in eval mode for the block, back in the mode it had afterwards."""
@@ -245,34 +179,43 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
-def _train_epoch(
-    model: nn.Module,
-    data: Dataset,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    augment: Callable[[torch.Tensor], torch.Tensor] | None,
-    bars: _Progress,
-    epoch: int,
-    diverged: _DivergenceCheck,
-) -> float:
+@dataclass
+class _Step:
+    """One optimisation step: augment, loss, backward, update; then the schedule and average."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    augment: Callable[[torch.Tensor], torch.Tensor] | None
+    label_smoothing: float
+    average: EMA | None
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Train on batch (x, y); return its mean loss, still on the device."""
+        if self.augment is not None:
+            x = self.augment(x)
+        loss = F.cross_entropy(model(x), y, label_smoothing=self.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        if self.average is not None:
+            self.average.update()
+        return loss.detach()
+
+
+def _train_epoch(model: nn.Module, data: Dataset, step: _Step, bars: Progress, epoch: int,
+                 diverged: _DivergenceCheck) -> float:
     """One pass of SGD over `data`; returns the mean training loss over samples."""
     model.train()
-    device = data.samples.device
     # The sum stays on the device so the hot loop never waits for it; a sum of losses is
     # non-finite exactly when one of them is, so checking it at each sync catches divergence.
-    loss_sum = torch.zeros((), device=device)
+    loss_sum = torch.zeros((), device=data.samples.device)
     seen = 0
     running = math.nan
     for index, (x, y) in enumerate(data):
-        if augment is not None:
-            x = augment(x)
-        loss = F.cross_entropy(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        loss_sum += loss.detach() * len(y)  # batch mean -> sum: a short last batch weighs less
+        loss = step(model, x, y)
+        loss_sum += loss * len(y)  # batch mean -> sum: a short last batch weighs less
         seen += len(y)
         bars.step()
         if diverged.start is None:

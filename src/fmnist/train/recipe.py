@@ -10,7 +10,8 @@ import torch
 from fmnist.data.dataset import Dataset
 from fmnist.nn.tuned import TunedConfig, TunedNet
 from fmnist.train.augment import FlipShift
-from fmnist.train.fit import EpochResult, fit
+from fmnist.train.fit import fit
+from fmnist.train.history import EpochResult
 
 MIN_SCHEDULE = 16
 

@@ -25,7 +25,7 @@ from fmnist.data.dataset import Dataset
 from fmnist.data.splits import subsample
 from fmnist.errors import TrainingError
 from fmnist.nn.tuned import TunedConfig
-from fmnist.train.fit import EpochResult, best_epoch
+from fmnist.train.history import EpochResult, best_epoch
 from fmnist.train.recipe import TrainConfig, train_tuned
 from fmnist.tune.space import BASELINE, SPACE_VERSION, suggest
 from fmnist.tune.storage import exclusive, heartbeat

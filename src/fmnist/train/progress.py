@@ -1,0 +1,45 @@
+"""Progress bars of a training run: one per epoch and, for longer runs, one with its end."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tqdm.auto import tqdm
+
+
+class Progress:
+    """A bar per epoch and, for runs of several epochs, one over the whole run with its end."""
+
+    def __init__(self, epochs: int, batches: int, enabled: bool) -> None:
+        self.epochs, self.batches, self.enabled = epochs, batches, enabled
+        self.overall = tqdm(total=epochs * batches, desc="training", unit="batch", position=0,
+                            disable=not enabled or epochs == 1, dynamic_ncols=True)
+        self.bar: tqdm | None = None
+
+    @contextmanager
+    def epoch(self, epoch: int) -> Iterator[Progress]:
+        """Show epoch `epoch`'s bar for the block (below the overall one, if any)."""
+        nested = not self.overall.disable
+        with tqdm(total=self.batches, desc=f"epoch {epoch}/{self.epochs}", unit="batch",
+                  disable=not self.enabled, position=int(nested), leave=not nested,
+                  dynamic_ncols=True) as self.bar:
+            yield self
+
+    def step(self) -> None:
+        """One batch done."""
+        self.bar.update()
+        self.overall.update()
+        done, elapsed = self.overall.n, self.overall.format_dict["elapsed"]
+        if done and not self.overall.disable:  # when the whole run should end, at the pace so far
+            left = elapsed / done * (self.overall.total - done)
+            end = time.strftime("%H:%M", time.localtime(time.time() + left))
+            self.overall.set_postfix_str(f"ends ~{end}", refresh=False)
+
+    def show(self, refresh: bool = True, **figures: str) -> None:
+        """Figures beside the epoch's bar."""
+        self.bar.set_postfix(refresh=refresh, **figures)
+
+    def close(self) -> None:
+        self.overall.close()
