@@ -7,35 +7,51 @@ from fmnist.errors import DataError
 from fmnist.nn.tuned import TunedConfig, TunedNet, restore_tuned, tuned_state
 
 
-@pytest.mark.parametrize("blocks", [1, 2, 3])
-@pytest.mark.parametrize("kernel_size", [3, 5])
-def test_tuned_shapes(blocks, kernel_size):
-    net = TunedNet(TunedConfig(blocks=blocks, channels=8, kernel_size=kernel_size))
-    assert net(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+@pytest.mark.parametrize("width", [4, 20])
+def test_the_documented_shapes(width):
+    net = TunedNet(TunedConfig(width=width))
+    x = torch.rand(3, 1, 28, 28)
+    shapes = []
+    for layer in net.features:
+        x = layer(x)
+        shapes.append(tuple(x.shape[1:]))
+    c = width
+    assert shapes == [(c, 28, 28), (2 * c, 28, 28), (2 * c, 14, 14), (2 * c, 14, 14),
+                      (4 * c, 14, 14), (4 * c, 7, 7), (8 * c, 7, 7), (8 * c, 3, 3), (8 * c, 3, 3)]
+    assert net.classifier(x).shape == (3, 10)
+
+
+def test_residual_blocks_add_their_input():
+    net = TunedNet(TunedConfig(width=4))
+    block = net.features[3]
+    with torch.no_grad():
+        for p in block.body.parameters():
+            p.zero_()  # the body then outputs ReLU(BN(0)) = 0: the block is the identity
+    x = torch.rand(2, 8, 14, 14)
+    assert torch.equal(block(x), x)
 
 
 def test_tta_averages_mirror_images():
-    net = TunedNet(TunedConfig(channels=8, batch_norm=False, dropout=0.0)).eval()
+    net = TunedNet(TunedConfig(width=4)).eval()
     x = torch.rand(4, 1, 28, 28)
     assert torch.allclose(net(x), net(x.flip(-1)), atol=1e-6)  # symmetric by construction
-    plain = TunedNet(TunedConfig(channels=8, tta=False)).eval()
+    plain = TunedNet(TunedConfig(width=4, tta=False)).eval()
     assert not torch.allclose(plain(x), plain(x.flip(-1)))
 
 
-def test_bad_configs():
-    with pytest.raises(ValueError, match="blocks"):
-        TunedConfig(blocks=4)
-    with pytest.raises(ValueError, match="kernel_size"):
-        TunedConfig(kernel_size=4)
+@pytest.mark.parametrize("config", [{"width": 0}, {"dropout": 1.0}, {"dropout": -0.1}])
+def test_bad_configs(config):
+    with pytest.raises(ValueError, match="TunedConfig"):
+        TunedConfig(**config)
 
 
 def test_state_round_trip():
-    net = TunedNet(TunedConfig(channels=8)).eval()
+    net = TunedNet(TunedConfig(width=4)).eval()
     x = torch.rand(2, 1, 28, 28)
     assert torch.equal(restore_tuned(tuned_state(net), "t.pt").eval()(x), net(x))
 
 
-@pytest.mark.parametrize("saved", [{}, {"config": {"blocks": 9}, "bf16": False, "state_dict": {}},
+@pytest.mark.parametrize("saved", [{}, {"config": {"width": 0}, "bf16": False, "state_dict": {}},
                                    {"config": {}, "bf16": False, "state_dict": {"x": 1}}, [1]])
 def test_restore_rejects_foreign_content(saved):
     with pytest.raises(DataError, match="^t.pt: not a tuned network"):
@@ -44,7 +60,7 @@ def test_restore_rejects_foreign_content(saved):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_bf16_path_on_cuda():
-    net = TunedNet(TunedConfig(channels=8), bf16=True).cuda()
+    net = TunedNet(TunedConfig(width=4), bf16=True).cuda()
     x = torch.rand(16, 1, 28, 28, device="cuda")
     logits = net(x)
     assert logits.dtype == torch.float32 and torch.isfinite(logits).all()

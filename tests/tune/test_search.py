@@ -103,7 +103,7 @@ def test_an_interrupted_trial_is_failed_not_left_running(tmp_path):
 
 def test_a_diverging_trial_is_pruned_not_fatal(tmp_path):
     s = study(tmp_path)
-    s.enqueue_trial({**BASELINE, "batch_norm": False, "lr": 1e12})  # out of range: diverges
+    s.enqueue_trial({**BASELINE, "lr": 1e12})  # out of range: diverges
     with pytest.warns(UserWarning, match="out of range"):
         work(s, objective(shift=0), 2, 0, settle=True)
     states_ = [t.state for t in s.trials]

@@ -1,8 +1,5 @@
-"""The tunable network of the bonus: VGG-like conv blocks, optional batch norm and dropout.
-
-Built from torch.nn (the bonus allows PyTorch's functions). Each block is `convs` times
-[Conv2d(k, padding k//2) -> BatchNorm2d? -> ReLU], then MaxPool2d(2): 28 -> 14 -> 7 -> 3.
-"""
+"""The tuned network of the bonus: a small residual network, built from torch.nn (the bonus
+allows PyTorch's functions), trained in bfloat16 where the hardware has it."""
 
 from __future__ import annotations
 
@@ -19,42 +16,58 @@ from fmnist.errors import DataError
 class TunedConfig:
     """Architecture hyperparameters of the tuned network."""
 
-    blocks: int = 3
-    channels: int = 32          # first block's; each further block doubles it
-    convs: int = 2              # convolutions per block
-    kernel_size: int = 3
-    batch_norm: bool = True
-    dropout: float = 0.2        # before the classifier
+    width: int = 20             # c: the four convolution stages have c, 2c, 4c, 8c channels
+    dropout: float = 0.0        # before the classifier
     tta: bool = True            # in eval mode, average the logits of x and its mirror image
 
     def __post_init__(self) -> None:
-        if not 1 <= self.blocks <= 3:
-            raise ValueError(f"TunedConfig: blocks must be 1..3 for 28x28 input, got {self.blocks}")
-        if self.kernel_size % 2 == 0:
-            raise ValueError(f"TunedConfig: kernel_size must be odd, got {self.kernel_size}")
+        if self.width < 1 or not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"TunedConfig: need width >= 1 and 0 <= dropout < 1, got "
+                             f"width={self.width}, dropout={self.dropout}")
+
+
+def _conv_bn(cin: int, cout: int) -> nn.Sequential:
+    """3x3 convolution (same size), batch norm, ReLU."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU(inplace=True))
+
+
+class _Residual(nn.Module):
+    """x + two conv-BN-ReLU layers of x: the block learns a correction to what it is given."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(_conv_bn(channels, channels), _conv_bn(channels, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x + body(x), same shape."""
+        return x + self.body(x)
 
 
 class TunedNet(nn.Module):
-    """Conv blocks and a linear classifier: [N, 1, 28, 28] -> logits [N, 10]."""
+    """A ResNet-9 (after D. Page's fast CIFAR-10 network) sized for 28x28 grey images.
+
+        prep     conv-BN-ReLU 1 -> c                 [N,  c, 28, 28]
+        layer 1  conv-BN-ReLU c -> 2c, max-pool 2,   [N, 2c, 14, 14]
+                 + residual block
+        layer 2  conv-BN-ReLU 2c -> 4c, max-pool 2   [N, 4c,  7,  7]
+        layer 3  conv-BN-ReLU 4c -> 8c, max-pool 2,  [N, 8c,  3,  3]
+                 + residual block
+        head     global max-pool, dropout, linear    [N, 10]
+    """
 
     def __init__(self, config: TunedConfig, bf16: bool = False) -> None:
         super().__init__()
         self.config, self.bf16 = config, bf16
-        layers: list[nn.Module] = []
-        width, size = 1, 28
-        for block in range(config.blocks):
-            out = config.channels * 2**block
-            for _ in range(config.convs):
-                layers += [nn.Conv2d(width, out, config.kernel_size,
-                                     padding=config.kernel_size // 2, bias=not config.batch_norm)]
-                layers += [nn.BatchNorm2d(out)] if config.batch_norm else []
-                layers.append(nn.ReLU(inplace=True))
-                width = out
-            layers.append(nn.MaxPool2d(2))
-            size //= 2
-        self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Dropout(config.dropout), nn.Linear(width * size * size, 10))
+        c = config.width
+        self.features = nn.Sequential(
+            _conv_bn(1, c),
+            _conv_bn(c, 2 * c), nn.MaxPool2d(2), _Residual(2 * c),
+            _conv_bn(2 * c, 4 * c), nn.MaxPool2d(2),
+            _conv_bn(4 * c, 8 * c), nn.MaxPool2d(2), _Residual(8 * c),
+        )
+        self.classifier = nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+                                        nn.Dropout(config.dropout), nn.Linear(8 * c, 10))
         # oneDNN's bf16 convolutions want NHWC; channels_last keeps them from converting each call
         self.to(memory_format=torch.channels_last)
 
@@ -72,8 +85,10 @@ class TunedNet(nn.Module):
 
 def tuned_state(model: TunedNet) -> dict[str, Any]:
     """What the tune stage saves: the config (to rebuild), the precision and the weights."""
+    # contiguous copies: the saved bytes should not depend on the channels_last layout
     return {"config": asdict(model.config), "bf16": model.bf16,
-            "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}}
+            "state_dict": {k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
+                           for k, v in model.state_dict().items()}}
 
 
 def restore_tuned(saved: Any, name: str) -> TunedNet:

@@ -1,4 +1,5 @@
-"""The tuned network's training recipe: one-cycle Nesterov SGD with flip-and-shift augmentation."""
+"""The tuned network's training recipe: one-cycle Nesterov SGD, flips, shifts and random erasing,
+label smoothing, and an exponential moving average of the weights that is what gets kept."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import torch
 
 from fmnist.data.dataset import Dataset
 from fmnist.nn.tuned import TunedConfig, TunedNet
-from fmnist.train.augment import FlipShift
+from fmnist.train.augment import Compose, FlipShift, RandomErasing
+from fmnist.train.average import EMA
 from fmnist.train.fit import fit
 from fmnist.train.history import EpochResult
 
@@ -18,30 +20,45 @@ MIN_SCHEDULE = 16
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation hyperparameters: SGD (Nesterov) with a one-cycle learning-rate schedule."""
+    """Optimisation hyperparameters of the recipe."""
 
-    lr: float = 0.1             # the peak of the one-cycle schedule
+    lr: float = 0.1               # the peak of the one-cycle schedule
     momentum: float = 0.9
-    weight_decay: float = 5e-4
+    weight_decay: float = 5e-4    # on weights only, not on batch-norm parameters or biases
     batch_size: int = 128
+    label_smoothing: float = 0.1
+    erase: float = 0.5            # probability of random erasing per image
+    ema_decay: float = 0.999
+
+
+def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on the convolution and linear weights; none on BN scales and biases, whose
+    decay only fights the normalisation."""
+    decayed = [p for p in model.parameters() if p.ndim > 1]
+    plain = [p for p in model.parameters() if p.ndim <= 1]
+    return [{"params": decayed, "weight_decay": weight_decay},
+            {"params": plain, "weight_decay": 0.0}]
 
 
 def train_tuned(arch: TunedConfig, train: TrainConfig, epochs: int, samples: torch.Tensor,
                 labels: torch.Tensor, validation: Dataset, *, seed: int, shift: int, bf16: bool,
                 device: torch.device, on_epoch: Callable[[EpochResult], None] | None = None,
                 progress: bool = True) -> tuple[TunedNet, list[float], list[float]]:
-    """Train a TunedNet with one-cycle Nesterov SGD and augmentation; best-on-validation weights."""
+    """Train a TunedNet with the recipe; return the best epoch's averaged weights (by validation
+    loss) and the per-epoch losses."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = TunedNet(arch, bf16).to(device)
     training = Dataset(samples, labels, train.batch_size)
-    optimizer = torch.optim.SGD(model.parameters(), lr=train.lr, momentum=train.momentum,
-                                weight_decay=train.weight_decay, nesterov=True)
+    optimizer = torch.optim.SGD(_parameter_groups(model, train.weight_decay), lr=train.lr,
+                                momentum=train.momentum, nesterov=True)
     # OneCycleLR divides by its phase lengths: a run of very few steps (tiny test configurations)
     # gets a schedule of MIN_SCHEDULE steps and simply stops early in it.
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=train.lr, total_steps=max(epochs * len(training), MIN_SCHEDULE),
         pct_start=0.25)
+    augment = Compose(FlipShift(shift, generator), RandomErasing(train.erase, generator=generator))
     return fit(model, epochs, training, validation, optimizer=optimizer, scheduler=scheduler,
                generator=generator, device=device, on_epoch=on_epoch, progress=progress,
-               augment=FlipShift(shift, generator))
+               augment=augment, label_smoothing=train.label_smoothing,
+               average=EMA(model, train.ema_decay))

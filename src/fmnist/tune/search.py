@@ -57,14 +57,14 @@ def worker_seed(seed: int, worker: int) -> int:
 
 def open_study(storage: optuna.storages.BaseStorage, name: str, seed: int, worker: int
                ) -> optuna.Study:
-    """Create or resume study `name` (TPE with a constant liar, median pruning); the first
-    worker to open it enqueues the baseline as its trial 0."""
+    """Create or resume study `name` (TPE with a constant liar, Hyperband pruning on the
+    per-epoch validation loss); the first worker to open it enqueues the baseline as trial 0."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=name, storage=storage, direction="minimize", load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=worker_seed(seed, worker), n_startup_trials=5,
                                            constant_liar=True),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
+        pruner=optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3))
     with exclusive(storage, _lock_key(name)):
         if not study.user_attrs.get("baseline_enqueued"):
             study.enqueue_trial(BASELINE)

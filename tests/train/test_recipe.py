@@ -1,0 +1,36 @@
+"""The tuned network's recipe: seeded, decays only weights, keeps the averaged weights."""
+
+import torch
+
+from fmnist.data.dataset import Dataset
+from fmnist.nn.tuned import TunedConfig, TunedNet
+from fmnist.train.recipe import TrainConfig, _parameter_groups, train_tuned
+
+CPU = torch.device("cpu")
+
+
+def data(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(n))
+    return x, torch.nn.functional.one_hot(torch.arange(n) % 10, 10).float()
+
+
+def run(seed: int) -> tuple[TunedNet, list[float]]:
+    model, _, val_losses = train_tuned(TunedConfig(width=4), TrainConfig(batch_size=16), 2,
+                                       *data(64), Dataset(*data(32), 16), seed=seed, shift=1,
+                                       bf16=False, device=CPU, progress=False)
+    return model, val_losses
+
+
+def test_a_seed_fixes_the_run_and_the_result_is_an_averaged_network():
+    (first, losses), (again, same) = run(3), run(3)
+    assert losses == same and all(torch.equal(a, b) for a, b in zip(
+        first.state_dict().values(), again.state_dict().values(), strict=True))
+    assert run(4)[1] != losses
+    assert isinstance(first, TunedNet) and first.config.width == 4
+
+
+def test_weight_decay_spares_batch_norm_and_biases():
+    decayed, plain = _parameter_groups(TunedNet(TunedConfig(width=4)), 5e-4)
+    assert decayed["weight_decay"] == 5e-4 and plain["weight_decay"] == 0.0
+    assert all(p.ndim == 4 or p.ndim == 2 for p in decayed["params"])
+    assert all(p.ndim == 1 for p in plain["params"]) and plain["params"]
