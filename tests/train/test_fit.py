@@ -262,3 +262,16 @@ def test_eval_mode_restores_the_mode_even_on_error() -> None:
         assert not model.training
         raise RuntimeError
     assert model.training
+
+
+def test_keep_last_returns_the_final_weights_even_when_an_earlier_epoch_was_better() -> None:
+    # as in test_best_model_is_the_best_epoch_not_the_last: validation loss rises every epoch
+    x = torch.randn(40, 4, generator=torch.Generator().manual_seed(0))
+    train = Dataset(x, F.one_hot(torch.zeros(40, dtype=torch.long), 3).float(), 8)
+    val = Dataset(x, F.one_hot(torch.ones(40, dtype=torch.long), 3).float(), 8)
+    model = nn.Linear(4, 3)
+    last, _, val_losses = fit(model, 3, train, val, lr=0.1, progress=False, keep="last")
+    assert val_losses[0] < val_losses[-1]
+    assert same(weights(last), weights(model))
+    with pytest.raises(ValueError, match="keep must be 'best' or 'last'"):
+        fit(model, 1, train, val, progress=False, keep="middle")

@@ -73,6 +73,7 @@ def fit(
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     label_smoothing: float = 0.0,
     average: EMA | None = None,
+    keep: str = "best",
 ) -> tuple[M, list[float], list[float]]:
     """Train `model` in place; return a copy with the lowest-validation-loss epoch's weights.
 
@@ -81,6 +82,8 @@ def fit(
     once per batch. `device=None` keeps the model where it is. `label_smoothing` softens the
     training targets (validation losses stay plain cross-entropy). With `average`, an EMA of
     `model` updated after each step, the average is what gets validated and returned.
+    `keep="last"` returns the last epoch's weights instead of the best one's (for a schedule
+    that anneals to zero, where the end is the point, or when validation data was trained on).
     Exceptions from `on_epoch` (e.g. optuna.TrialPruned) propagate. Raises TrainingError when a
     loss becomes NaN or infinite, or the running training loss grows past DIVERGENCE_FACTOR
     times the first batch's.
@@ -89,6 +92,8 @@ def fit(
         raise ValueError(f"fit: number_of_epochs must be an integer, got {number_of_epochs!r}")
     if number_of_epochs < 1:
         raise ValueError(f"fit: number_of_epochs must be >= 1, got {number_of_epochs}")
+    if keep not in ("best", "last"):
+        raise ValueError(f"fit: keep must be 'best' or 'last', got {keep!r}")
     for name, data in (("training_set", training_set), ("validation_set", validation_set)):
         if data.num_samples == 0:
             raise ValueError(f"fit: {name} is empty")
@@ -107,8 +112,8 @@ def fit(
     validation_losses: list[float] = []
     validated = model if average is None else average.model
     best_loss, best_state = math.inf, _snapshot(validated)
+    bars = Progress(number_of_epochs, len(train_data), enabled=progress)
     try:
-        bars = Progress(number_of_epochs, len(train_data), enabled=progress)
         for epoch in range(1, number_of_epochs + 1):
             start = time.perf_counter()
             train_data.shuffle(generator)
@@ -122,7 +127,9 @@ def fit(
                           val_acc=f"{val_accuracy:.4f}", s=f"{seconds:.1f}")
             training_losses.append(train_loss)
             validation_losses.append(val_loss)
-            if val_loss < best_loss:  # strict: ties keep the earliest epoch
+            if keep == "last" and epoch == number_of_epochs:
+                best_state = _snapshot(validated)
+            elif keep == "best" and val_loss < best_loss:  # strict: ties keep the earliest epoch
                 best_loss, best_state = val_loss, _snapshot(validated)
             if on_epoch is not None:
                 on_epoch(EpochResult(epoch, train_loss, val_loss, val_accuracy, seconds,

@@ -1,0 +1,72 @@
+"""Honest variance: the tuned network's final training again with other seeds, on the test set.
+
+Retrains the configuration the tune stage chose (results/tune.json) with the params of
+params.yaml and each seed, exactly as the stage does, and reports the test accuracy of each run,
+their mean and standard deviation, so that a gain of 0.002 is not mistaken for progress. Needs
+data/prepared (`dvc repro prepare`); it reads the test set, so nothing here feeds a choice.
+
+    python benchmarks/seeds.py --seeds 42 43 44   # about 3 final trainings' time
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from fmnist.analysis.evaluation import classification_stats, logits_to_onehot
+from fmnist.atomic import write_json
+from fmnist.data.dataset import Dataset
+from fmnist.runtime import choose_bf16, resolve_device, seed_everything
+from fmnist.train.fit import predict
+from fmnist.train.recipe import train_tuned
+from fmnist.tune.space import configs_from
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))
+from _shared import load_params, load_split, read_json  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    parser.add_argument("--chosen", type=Path, default=Path("results/tune.json"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/seeds.json"))
+    args = parser.parse_args()
+
+    p = load_params(args.params, ("device", "tune"))
+    device = resolve_device(p.device)
+    bf16, why = choose_bf16(p.tune.precision, device)
+    arch, config = configs_from(read_json(args.chosen)["best_params"])
+    train, val, test = (load_split(args.prepared / f"{s}.pt") for s in ("train", "val", "test"))
+    validation, test_set = Dataset(val["x"], val["y"], 512), Dataset(test["x"], test["y"], 1000)
+    labels = test["y"].numpy().astype("int64")
+    runs = []
+    for seed in args.seeds:
+        start = time.perf_counter()
+        seed_everything(seed)
+        model, _, _ = train_tuned(arch, config, p.tune.final_epochs, train["x"], train["y"],
+                                  validation, seed=seed, shift=p.tune.shift, bf16=bf16,
+                                  device=device)
+        stats = classification_stats(logits_to_onehot(predict(model, test_set, device)), labels)
+        runs.append({"seed": seed, "test_accuracy": stats["accuracy"],
+                     "minutes": round((time.perf_counter() - start) / 60, 1)})
+        print(runs[-1], flush=True)
+    accuracies = [run["test_accuracy"] for run in runs]
+    summary = {"mean": round(statistics.mean(accuracies), 5),
+               "std": round(statistics.stdev(accuracies), 5) if len(runs) > 1 else 0.0,
+               "min": min(accuracies), "max": max(accuracies)}
+    print(summary)
+    write_json(args.out, {"setup": {"device": str(device), "precision": why,
+                                    "torch": torch.__version__, "epochs": p.tune.final_epochs,
+                                    "config": {**vars(arch), **vars(config)}},
+                          "runs": runs, "test_accuracy": summary})
+
+
+if __name__ == "__main__":
+    main()
