@@ -23,7 +23,7 @@ from fmnist.atomic import write_json
 from fmnist.data.dataset import Dataset
 from fmnist.runtime import choose_bf16, resolve_device, seed_everything
 from fmnist.train.fit import predict
-from fmnist.train.recipe import train_tuned
+from fmnist.train.recipe import final_data, train_tuned
 from fmnist.tune.space import configs_from
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))
@@ -46,13 +46,14 @@ def main() -> None:
     train, val, test = (load_split(args.prepared / f"{s}.pt") for s in ("train", "val", "test"))
     validation, test_set = Dataset(val["x"], val["y"], 512), Dataset(test["x"], test["y"], 1000)
     labels = test["y"].numpy().astype("int64")
+    x, y, keep = final_data(train, val, p.tune.final_data)
     runs = []
     for seed in args.seeds:
         start = time.perf_counter()
         seed_everything(seed)
-        model, _, _ = train_tuned(arch, config, p.tune.final_epochs, train["x"], train["y"],
-                                  validation, seed=seed, shift=p.tune.shift, bf16=bf16,
-                                  device=device)
+        model, _, _ = train_tuned(arch, config, p.tune.final_epochs, x, y, validation,
+                                  seed=seed, shift=p.tune.shift, bf16=bf16, device=device,
+                                  keep=keep)
         stats = classification_stats(logits_to_onehot(predict(model, test_set, device)), labels)
         runs.append({"seed": seed, "test_accuracy": stats["accuracy"],
                      "minutes": round((time.perf_counter() - start) / 60, 1)})
@@ -64,6 +65,7 @@ def main() -> None:
     print(summary)
     write_json(args.out, {"setup": {"device": str(device), "precision": why,
                                     "torch": torch.__version__, "epochs": p.tune.final_epochs,
+                                    "final_data": p.tune.final_data,
                                     "config": {**vars(arch), **vars(config)}},
                           "runs": runs, "test_accuracy": summary})
 

@@ -25,6 +25,7 @@ class Tuning:
 
     params: Any
     train: dict
+    val: dict
     validation: Dataset
     precision: str
     bf16: bool
@@ -52,4 +53,4 @@ def open_tuning(args: argparse.Namespace, worker: int) -> Tuning:
     objective = make_objective(train, validation, TrialBudget(p.tune.trial_epochs,
                                                               p.tune.trial_samples),
                                seed=p.seed, shift=p.tune.shift, bf16=bf16, device=device)
-    return Tuning(p, train, validation, why, bf16, device, study, objective)
+    return Tuning(p, train, val, validation, why, bf16, device, study, objective)

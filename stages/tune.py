@@ -8,7 +8,7 @@ from fmnist.figures.tuning import history_figure
 from fmnist.nn.tuned import tuned_state
 from fmnist.runtime import seed_everything
 from fmnist.train.history import timings
-from fmnist.train.recipe import train_tuned
+from fmnist.train.recipe import final_data, train_tuned
 from fmnist.tune.search import best_trial, describe, summary, trial_history, work
 from fmnist.tune.space import configs_from
 
@@ -25,16 +25,18 @@ def main() -> None:
 
     best = best_trial(t.study)
     arch, config = configs_from(best.params)
-    print(f"retraining trial {best.number}, {t.params.tune.final_epochs} epochs: {arch}, {config}")
+    tp = t.params.tune
+    x, y, keep = final_data(t.train, t.val, tp.final_data)
+    print(f"retraining trial {best.number} on {tp.final_data} ({len(y)} samples), "
+          f"{tp.final_epochs} epochs: {arch}, {config}")
     seed_everything(t.params.seed)
     with atomic.LiveLog(args.live) as log:
-        model, _, _ = train_tuned(arch, config, t.params.tune.final_epochs, t.train["x"],
-                                  t.train["y"], t.validation, seed=t.params.seed,
-                                  shift=t.params.tune.shift, bf16=t.bf16, device=t.device,
-                                  on_epoch=log)
-    details = summary(t.study, best, arch, config, log.results)
+        model, _, _ = train_tuned(arch, config, tp.final_epochs, x, y, t.validation,
+                                  seed=t.params.seed, shift=tp.shift, bf16=t.bf16,
+                                  device=t.device, on_epoch=log, keep=keep)
+    details = summary(t.study, best, arch, config, log.results, tp.final_data)
     atomic.save_torch(args.model, tuned_state(model))
-    atomic.write_json(args.metrics, {"tuned": {"val_acc": details["best_val_accuracy"]}})
+    atomic.write_json(args.metrics, {"tuned": {"search_val_acc": details["search_val_accuracy"]}})
     atomic.write_json(args.details, {"device": str(t.device), "bf16": t.bf16, **details})
     atomic.save_figure(args.figure, history_figure(trial_history(t.study)))
     atomic.write_json(args.timings, timings(log.results))

@@ -162,7 +162,7 @@ def test_losses_plot_has_short_labels_and_whole_epochs(rendered):
 def test_accuracy_plot_labels_each_network(rendered):
     dom, _, _ = rendered["diff"]
     labels = dom.texts("val_accuracy", "Symbol legend", "role-legend-label")
-    assert {"custom", "torch", "tuned"} <= set(labels)
+    assert {"custom", "torch"} <= set(labels)
     assert dom.texts("val_accuracy", "X-axis titled 'epoch'", "role-axis-label") == ["1", "2"]
 
 

@@ -16,7 +16,7 @@ from fmnist.errors import DataError
 class TunedConfig:
     """Architecture hyperparameters of the tuned network."""
 
-    width: int = 20             # c: the four convolution stages have c, 2c, 4c, 8c channels
+    width: int = 16             # c: the four convolution stages have c, 2c, 4c, 8c channels
     dropout: float = 0.0        # before the classifier
     tta: bool = True            # in eval mode, average the logits of x and its mirror image
 

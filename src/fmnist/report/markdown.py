@@ -111,13 +111,23 @@ def tuning_section(m: dict[str, Any], plots: str) -> str:
         f"Optuna ran {t['trials_run']} trials ({t['trials_complete']} complete, "
         f"{t['trials_pruned']} pruned on their per-epoch validation loss); the best, trial "
         f"{t['best_trial']}{BASELINE_NOTE if t['best_is_baseline'] else ''}, reached "
-        f"a validation loss of {t['search_best_val_loss']:.4f} in its short run. Retrained for "
-        f"{_plural(t['final_epochs'], 'epoch')} on the whole training split, its best epoch "
-        f"({t['best_epoch']}) reached a validation loss of {t['best_val_loss']:.4f} and accuracy "
-        f"{t['best_val_accuracy']:.4f}.",
+        f"a validation loss of {t['search_best_val_loss']:.4f} in its short run. "
+        f"{_final_training(t)}",
         _table(["hyperparameter", "chosen"], rows),
         f"![Optimisation history]({plots}/tune_history.png)",
     ])
+
+
+def _final_training(t: dict[str, Any]) -> str:
+    """How the winner was retrained and what the validation split says of it, if anything."""
+    epochs = _plural(t["final_epochs"], "epoch")
+    if t.get("final_data", "train") == "train":
+        return (f"Retrained for {epochs} on the whole training split, its best epoch "
+                f"({t['best_epoch']}) reached a validation loss of {t['best_val_loss']:.4f} and "
+                f"accuracy {t['best_val_accuracy']:.4f}.")
+    return (f"Retrained for {epochs} on the training and validation splits together, once every "
+            "choice was made, it keeps its last epoch; the validation split, trained on, no "
+            "longer measures it: the test set below does.")
 
 
 def test_section(m: dict[str, Any], plots: str) -> str:

@@ -16,6 +16,7 @@ from fmnist.train.fit import fit
 from fmnist.train.history import EpochResult
 
 MIN_SCHEDULE = 16
+FINAL_DATA = ("train", "train+val")
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,10 @@ def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]
 def train_tuned(arch: TunedConfig, train: TrainConfig, epochs: int, samples: torch.Tensor,
                 labels: torch.Tensor, validation: Dataset, *, seed: int, shift: int, bf16: bool,
                 device: torch.device, on_epoch: Callable[[EpochResult], None] | None = None,
-                progress: bool = True) -> tuple[TunedNet, list[float], list[float]]:
-    """Train a TunedNet with the recipe; return the best epoch's averaged weights (by validation
-    loss) and the per-epoch losses."""
+                progress: bool = True, keep: str = "best"
+                ) -> tuple[TunedNet, list[float], list[float]]:
+    """Train a TunedNet with the recipe; return the averaged weights of the best epoch by
+    validation loss (or of the last one, keep="last") and the per-epoch losses."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = TunedNet(arch, bf16).to(device)
@@ -61,4 +63,19 @@ def train_tuned(arch: TunedConfig, train: TrainConfig, epochs: int, samples: tor
     return fit(model, epochs, training, validation, optimizer=optimizer, scheduler=scheduler,
                generator=generator, device=device, on_epoch=on_epoch, progress=progress,
                augment=augment, label_smoothing=train.label_smoothing,
-               average=EMA(model, train.ema_decay))
+               average=EMA(model, train.ema_decay), keep=keep)
+
+
+def final_data(train: dict[str, torch.Tensor], val: dict[str, torch.Tensor], which: str
+               ) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """Samples, labels and the epoch to keep ("best"/"last") of the final training on `which`.
+
+    "train+val" refits the chosen configuration on both splits, once every choice is made: 25%
+    more data is worth about 0.4% test accuracy here (0.9478 -> 0.9518, same compute), and as
+    the validation split is then trained on, the last epoch is kept instead of the best one.
+    """
+    if which not in FINAL_DATA:
+        raise ValueError(f"final_data: expected one of {FINAL_DATA}, got {which!r}")
+    if which == "train":
+        return train["x"], train["y"], "best"
+    return torch.cat([train["x"], val["x"]]), torch.cat([train["y"], val["y"]]), "last"

@@ -193,10 +193,14 @@ def trial_history(study: optuna.Study) -> list[tuple[int, float, bool]]:
 
 
 def summary(study: optuna.Study, best: FrozenTrial, arch: TunedConfig, train: TrainConfig,
-            results: list[EpochResult]) -> dict[str, Any]:
-    """The winner's hyperparameters, its final results and the trials' fate, per worker too."""
+            results: list[EpochResult], final_data: str = "train") -> dict[str, Any]:
+    """The winner's hyperparameters, its final results and the trials' fate, per worker too.
+
+    With final_data "train+val" the final validation figures are on data it trained on (the
+    kept epoch is then the last): only the search's are held out.
+    """
     count = states(study)
-    final = best_epoch(results)
+    final = best_epoch(results) if final_data == "train" else results[-1]
     workers = Counter(str(t.user_attrs.get("worker")) for t in study.get_trials(
         deepcopy=False, states=FINISHED))
     return {
@@ -205,6 +209,9 @@ def summary(study: optuna.Study, best: FrozenTrial, arch: TunedConfig, train: Tr
         "best_is_baseline": best.params == BASELINE,
         "best_params": {**asdict(arch), **asdict(train)},
         "search_best_val_loss": round(best.value, 6),
+        "search_val_accuracy": round(best.user_attrs.get("val_accuracy", float("nan")), 6),
+        "final_data": final_data,
+        "val_held_out": final_data == "train",
         "best_val_loss": round(final.val_loss, 6),
         "best_val_accuracy": round(final.val_accuracy, 6),
         "best_epoch": final.epoch,
