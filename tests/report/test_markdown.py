@@ -100,3 +100,10 @@ def test_plurals(epochs):
     one = copy.deepcopy(EXAMPLE)
     one["tune"]["final_epochs"] = epochs
     assert f"{epochs} epoch{'s' if epochs > 1 else ''} on the whole" in report(one)
+
+
+def test_a_refit_on_train_and_val_claims_no_validation_figure():
+    refit = {**EXAMPLE, "tune": {**EXAMPLE["tune"], "final_data": "train+val"}}
+    text = report(refit)
+    assert "training and validation splits together" in text
+    assert "0.9503" not in text and "0.9503" in report()

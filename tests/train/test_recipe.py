@@ -1,10 +1,13 @@
-"""The tuned network's recipe: seeded, decays only weights, keeps the averaged weights."""
+"""The tuned network's recipe: seeded, decays only weights, keeps the averaged weights; the
+final training's data."""
 
+import pytest
 import torch
 
 from fmnist.data.dataset import Dataset
 from fmnist.nn.tuned import TunedConfig, TunedNet
-from fmnist.train.recipe import TrainConfig, _parameter_groups, train_tuned
+from fmnist.train.fit import evaluate
+from fmnist.train.recipe import TrainConfig, _parameter_groups, final_data, train_tuned
 
 CPU = torch.device("cpu")
 
@@ -34,3 +37,23 @@ def test_weight_decay_spares_batch_norm_and_biases():
     assert decayed["weight_decay"] == 5e-4 and plain["weight_decay"] == 0.0
     assert all(p.ndim == 4 or p.ndim == 2 for p in decayed["params"])
     assert all(p.ndim == 1 for p in plain["params"]) and plain["params"]
+
+
+def test_final_data_refits_on_both_splits_and_keeps_the_last_epoch():
+    (tx, ty), (vx, vy) = data(30), data(12)
+    train, val = {"x": tx, "y": ty}, {"x": vx, "y": vy}
+    x, y, keep = final_data(train, val, "train+val")
+    assert keep == "last" and torch.equal(x, torch.cat([tx, vx])) and torch.equal(y[30:], vy)
+    x, y, keep = final_data(train, val, "train")
+    assert keep == "best" and x is tx and y is ty
+    with pytest.raises(ValueError, match="final_data: expected one of"):
+        final_data(train, val, "val")
+
+
+def test_keep_is_passed_to_fit_the_kept_epoch_is_the_one_validated():
+    val = Dataset(*data(32), 16)
+    for keep, pick in (("last", lambda losses: losses[-1]), ("best", min)):
+        model, _, losses = train_tuned(TunedConfig(width=4), TrainConfig(batch_size=16),
+                                       3, *data(64), val, seed=1, shift=1, bf16=False,
+                                       device=CPU, progress=False, keep=keep)
+        assert evaluate(model, val, CPU)[0] == pytest.approx(pick(losses), rel=1e-6)

@@ -132,3 +132,7 @@ def test_retrain_the_winner_and_summarize(tmp_path):
     assert out["trials_run"] == 2 and out["trials_per_worker"] == {"0": 2}
     assert out["best_epoch"] == 2 and out["best_val_accuracy"] == 0.85
     assert len(trial_history(s)) == 2 and "trial 0 (worker 0): complete" in describe(s.trials[0])
+    assert out["val_held_out"] and 0 <= out["search_val_accuracy"] <= 1
+    refit = summary(s, best, TunedConfig(), TrainConfig(), results[::-1], "train+val")
+    # trained on the validation split: the last epoch is the kept one, whatever its loss
+    assert refit["best_epoch"] == 1 and not refit["val_held_out"]
