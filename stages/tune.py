@@ -34,7 +34,8 @@ def main() -> None:
         model, _, _ = train_tuned(arch, config, tp.final_epochs, x, y, t.validation,
                                   seed=t.params.seed, shift=tp.shift, bf16=t.bf16,
                                   device=t.device, on_epoch=log, keep=keep)
-    details = summary(t.study, best, arch, config, log.results, tp.final_data)
+    model.with_tta(tp.tta)  # validated per epoch with flips only: 5x cheaper
+    details = summary(t.study, best, model.config, config, log.results, tp.final_data)
     atomic.save_torch(args.model, tuned_state(model))
     atomic.write_json(args.metrics, {"tuned": {"search_val_acc": details["search_val_accuracy"]}})
     atomic.write_json(args.details, {"device": str(t.device), "bf16": t.bf16, **details})

@@ -63,6 +63,8 @@ def test_a_stage_gets_only_its_keys(tmp_path):
     ("tune.shift", -1, "tune.shift: must be greater than or equal to 0"),
     ("tune.precision", "fp16", "tune.precision: must be 'auto', 'bf16' or 'fp32'"),
     ("tune.storage", "tune.db", "tune.storage: must be a database URL"),
+    ("tune.final_data", "val", "tune.final_data: must be 'train' or 'train+val'"),
+    ("tune.tta", True, "tune.tta: must be 'none', 'flip' or 'shift'"),
     ("lr", None, "lr: missing"),
 ])
 def test_each_invalid_value_is_named_with_what_was_expected(tmp_path, key, value, message):

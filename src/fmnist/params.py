@@ -75,6 +75,7 @@ class TuneParams(_Group):
     trial_samples: Annotated[StrictInt, Field(ge=0)]
     final_epochs: Count
     final_data: Literal["train", "train+val"]
+    tta: Literal["none", "flip", "shift"]
     shift: Annotated[StrictInt, Field(ge=0, le=8)]
     precision: Literal["auto", "bf16", "fp32"]
     storage: Annotated[str, AfterValidator(_storage)]

@@ -35,11 +35,33 @@ def test_tta_averages_mirror_images():
     net = TunedNet(TunedConfig(width=4)).eval()
     x = torch.rand(4, 1, 28, 28)
     assert torch.allclose(net(x), net(x.flip(-1)), atol=1e-6)  # symmetric by construction
-    plain = TunedNet(TunedConfig(width=4, tta=False)).eval()
+    plain = TunedNet(TunedConfig(width=4, tta="none")).eval()
     assert not torch.allclose(plain(x), plain(x.flip(-1)))
 
 
-@pytest.mark.parametrize("config", [{"width": 0}, {"dropout": 1.0}, {"dropout": -0.1}])
+def moved(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """x moved down dy and right dx pixels, zeros coming in: written out by hand."""
+    out, (h, w) = torch.zeros_like(x), x.shape[-2:]
+    out[..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        x[..., max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return out
+
+
+def test_shift_tta_averages_ten_views_and_only_in_eval_mode():
+    torch.manual_seed(0)
+    net = TunedNet(TunedConfig(width=4)).eval()
+    x = torch.rand(3, 1, 28, 28)
+    flip = net(x)
+    assert net.with_tta("shift").config.tta == "shift"
+    views = [moved(v, dy, dx) for v in (x, x.flip(-1))
+             for dy, dx in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))]
+    assert torch.allclose(net(x), sum(net._logits(v) for v in views) / 10, atol=1e-5)
+    assert not torch.allclose(net(x), flip)
+    assert torch.equal(net.train()(x), net._logits(x))
+
+
+@pytest.mark.parametrize("config", [{"width": 0}, {"dropout": 1.0}, {"dropout": -0.1},
+                                    {"tta": True}, {"tta": "rotate"}])
 def test_bad_configs(config):
     with pytest.raises(ValueError, match="TunedConfig"):
         TunedConfig(**config)

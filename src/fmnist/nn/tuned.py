@@ -18,12 +18,26 @@ class TunedConfig:
 
     width: int = 16             # c: the four convolution stages have c, 2c, 4c, 8c channels
     dropout: float = 0.0        # before the classifier
-    tta: bool = True            # in eval mode, average the logits of x and its mirror image
+    tta: str = "flip"           # test-time views averaged in eval mode: one of TTA
 
     def __post_init__(self) -> None:
-        if self.width < 1 or not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"TunedConfig: need width >= 1 and 0 <= dropout < 1, got "
-                             f"width={self.width}, dropout={self.dropout}")
+        if self.width < 1 or not 0.0 <= self.dropout < 1.0 or self.tta not in TTA:
+            raise ValueError(f"TunedConfig: need width >= 1, 0 <= dropout < 1 and tta in "
+                             f"{tuple(TTA)}, got width={self.width}, dropout={self.dropout}, "
+                             f"tta={self.tta!r}")
+
+
+# (dy, dx) shifts of each test-time view set, each view also mirrored except for "none"
+TTA = {"none": [(0, 0)], "flip": [(0, 0)], "shift": [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]}
+
+
+def _shifted(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """x moved by (dy, dx) pixels, zero (background) coming in at the edges."""
+    if dy == dx == 0:
+        return x
+    h, w = x.shape[-2:]
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1))  # (N, C, H+2, W+2)
+    return padded[..., 1 - dy:1 - dy + h, 1 - dx:1 - dx + w]
 
 
 def _conv_bn(cin: int, cout: int) -> nn.Sequential:
@@ -77,10 +91,17 @@ class TunedNet(nn.Module):
             return self.classifier(self.features(x)).float()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits [N, 10]; in eval mode with `tta`, the mean over x and x mirrored left-right."""
-        if self.training or not self.config.tta:
+        """Logits [N, 10]; in eval mode, the mean over the views of `config.tta`: x mirrored
+        left-right ("flip"), and also moved by one pixel up, down, left, right ("shift")."""
+        if self.training or self.config.tta == "none":
             return self._logits(x)
-        return (self._logits(x) + self._logits(x.flip(-1))) / 2
+        views = [_shifted(v, dy, dx) for v in (x, x.flip(-1)) for dy, dx in TTA[self.config.tta]]
+        return sum(self._logits(v) for v in views) / len(views)
+
+    def with_tta(self, tta: str) -> TunedNet:
+        """This network, evaluated with the test-time views `tta` from now on."""
+        self.config = TunedConfig(**{**asdict(self.config), "tta": tta})
+        return self
 
 
 def tuned_state(model: TunedNet) -> dict[str, Any]:
