@@ -107,3 +107,10 @@ def test_a_refit_on_train_and_val_claims_no_validation_figure():
     text = report(refit)
     assert "training and validation splits together" in text
     assert "0.9503" not in text and "0.9503" in report()
+
+
+def test_a_search_of_only_the_baseline_says_so():
+    alone = {**EXAMPLE, "tune": {**EXAMPLE["tune"], "trials_run": 1, "trials_complete": 1,
+                                 "trials_pruned": 0, "best_trial": 0, "best_is_baseline": True}}
+    assert "ran only its baseline" in report(alone) and "1 trials" not in report(alone)
+    assert "Optuna ran 12 trials (9 complete, 3 pruned" in report()

@@ -108,14 +108,22 @@ def tuning_section(m: dict[str, Any], plots: str) -> str:
     rows = [[f"`{k}`", f"`{_value(v)}`"] for k, v in t["best_params"].items()]
     return "\n\n".join([
         "## Tuning (bonus)",
-        f"Optuna ran {t['trials_run']} trials ({t['trials_complete']} complete, "
-        f"{t['trials_pruned']} pruned on their per-epoch validation loss); the best, trial "
-        f"{t['best_trial']}{BASELINE_NOTE if t['best_is_baseline'] else ''}, reached "
-        f"a validation loss of {t['search_best_val_loss']:.4f} in its short run. "
-        f"{_final_training(t)}",
+        f"{_search(t)} {_final_training(t)}",
         _table(["hyperparameter", "chosen"], rows),
         f"![Optimisation history]({plots}/tune_history.png)",
     ])
+
+
+def _search(t: dict[str, Any]) -> str:
+    """What the search ran and which trial won."""
+    if t["trials_run"] == 1 and t["best_is_baseline"]:
+        return ("The search ran only its baseline, trial 0 (`tune.trials: 1`, the default on a "
+                "CPU, where the minutes buy more as final epochs); its short run reached a "
+                f"validation loss of {t['search_best_val_loss']:.4f}.")
+    return (f"Optuna ran {_plural(t['trials_run'], 'trial')} ({t['trials_complete']} complete, "
+            f"{t['trials_pruned']} pruned on their per-epoch validation loss); the best, trial "
+            f"{t['best_trial']}{BASELINE_NOTE if t['best_is_baseline'] else ''}, reached "
+            f"a validation loss of {t['search_best_val_loss']:.4f} in its short run.")
 
 
 def _final_training(t: dict[str, Any]) -> str:
