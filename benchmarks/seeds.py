@@ -7,6 +7,7 @@ data/prepared (`dvc repro prepare`); it reads the test set, so nothing here feed
 
     python benchmarks/seeds.py --seeds 42 43 44   # about 3 final trainings' time
     python benchmarks/seeds.py --reuse             # 42 from the committed run, 2 trainings
+    python benchmarks/seeds.py --reuse --jobs 2    # ... side by side, a CPU core each
 
 `--reuse` takes the run of params.yaml's own seed from the committed pipeline's results
 (metrics/test.json) instead of training it again: `dvc repro` trained exactly that.
@@ -15,10 +16,13 @@ data/prepared (`dvc repro prepare`); it reads the test set, so nothing here feed
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
@@ -33,6 +37,24 @@ from fmnist.tune.space import configs_from
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))
 from _shared import load_params, load_split, read_json  # noqa: E402
 
+_RUN = SimpleNamespace()  # what every training shares; forked workers inherit it
+
+
+def train_seed(seed: int) -> dict:
+    """Train the chosen configuration with `seed`; its test accuracy and minutes."""
+    r, start = _RUN, time.perf_counter()
+    torch.set_num_threads(r.threads)
+    seed_everything(seed)
+    model, _, _ = train_tuned(r.arch, r.config, r.p.tune.final_epochs, r.x, r.y, r.validation,
+                              seed=seed, shift=r.p.tune.shift, bf16=r.bf16, device=r.device,
+                              keep=r.keep, progress=r.jobs == 1)
+    model.with_tta(r.p.tune.tta)
+    stats = classification_stats(logits_to_onehot(predict(model, r.test, r.device)), r.labels)
+    run = {"seed": seed, "test_accuracy": stats["accuracy"],
+           "minutes": round((time.perf_counter() - start) / 60, 1)}
+    print(run, flush=True)
+    return run
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -44,6 +66,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true",
                         help="take params.yaml's seed's run from --committed, not a new training")
     parser.add_argument("--committed", type=Path, default=Path("metrics/test.json"))
+    parser.add_argument("--jobs", type=int, default=1, help="trainings side by side (CPU)")
     args = parser.parse_args()
 
     p = load_params(args.params, ("seed", "device", "tune"))
@@ -51,36 +74,34 @@ def main() -> None:
     bf16, why = choose_bf16(p.tune.precision, device)
     arch, config = configs_from(read_json(args.chosen)["best_params"])  # tta: trained with flips
     train, val, test = (load_split(args.prepared / f"{s}.pt") for s in ("train", "val", "test"))
-    validation, test_set = Dataset(val["x"], val["y"], 512), Dataset(test["x"], test["y"], 1000)
-    labels = test["y"].numpy().astype("int64")
     x, y, keep = final_data(train, val, p.tune.final_data)
-    runs = []
-    for seed in args.seeds:
-        if args.reuse and seed == p.seed:
-            committed = read_json(args.committed)["tuned"]["test_acc"]
-            runs.append({"seed": seed, "test_accuracy": committed, "from": str(args.committed)})
-            print(runs[-1], flush=True)
-            continue
-        start = time.perf_counter()
-        seed_everything(seed)
-        model, _, _ = train_tuned(arch, config, p.tune.final_epochs, x, y, validation,
-                                  seed=seed, shift=p.tune.shift, bf16=bf16, device=device,
-                                  keep=keep)
-        model.with_tta(p.tune.tta)
-        stats = classification_stats(logits_to_onehot(predict(model, test_set, device)), labels)
-        runs.append({"seed": seed, "test_accuracy": stats["accuracy"],
-                     "minutes": round((time.perf_counter() - start) / 60, 1)})
-        print(runs[-1], flush=True)
-    accuracies = [run["test_accuracy"] for run in runs]
+    _RUN.__dict__.update(
+        p=p, device=device, bf16=bf16, arch=arch, config=config, x=x, y=y, keep=keep,
+        validation=Dataset(val["x"], val["y"], 512), test=Dataset(test["x"], test["y"], 1000),
+        labels=test["y"].numpy().astype("int64"), jobs=args.jobs,
+        threads=max(1, torch.get_num_threads() // args.jobs))
+    runs = {}
+    if args.reuse and p.seed in args.seeds:
+        committed = read_json(args.committed)["tuned"]["test_acc"]
+        runs[p.seed] = {"seed": p.seed, "test_accuracy": committed, "from": str(args.committed)}
+    todo = [seed for seed in args.seeds if seed not in runs]
+    if args.jobs > 1:  # forked: the workers share the loaded data instead of pickling it
+        with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+            runs.update(zip(todo, pool.map(train_seed, todo, chunksize=1), strict=True))
+    else:
+        runs.update((seed, train_seed(seed)) for seed in todo)
+    ordered = [runs[seed] for seed in args.seeds]
+    accuracies = [run["test_accuracy"] for run in ordered]
     summary = {"mean": round(statistics.mean(accuracies), 5),
-               "std": round(statistics.stdev(accuracies), 5) if len(runs) > 1 else 0.0,
+               "std": round(statistics.stdev(accuracies), 5) if len(ordered) > 1 else 0.0,
                "min": min(accuracies), "max": max(accuracies)}
     print(summary)
-    write_json(args.out, {"setup": {"device": str(device), "precision": why,
-                                    "torch": torch.__version__, "epochs": p.tune.final_epochs,
+    write_json(args.out, {"setup": {"device": str(device), "precision": why, "jobs": args.jobs,
+                                    "cpu_count": os.cpu_count(), "torch": torch.__version__,
+                                    "epochs": p.tune.final_epochs,
                                     "final_data": p.tune.final_data,
-                                    "config": {**vars(arch), **vars(config)}},
-                          "runs": runs, "test_accuracy": summary})
+                                    "config": {**vars(arch), "tta": p.tune.tta, **vars(config)}},
+                          "runs": ordered, "test_accuracy": summary})
 
 
 if __name__ == "__main__":
