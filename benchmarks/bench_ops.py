@@ -24,7 +24,7 @@ from torch import nn
 from fmnist.atomic import write_json
 from fmnist.nn import ops
 from fmnist.nn.assignment import build_network, copy_weights
-from fmnist.runtime import resolve_device, use_determinism
+from fmnist.runtime import exact_float32, resolve_device, use_determinism
 
 # build_network's layers in order, Flatten aside
 LAYER_NAMES = ("conv1", "pool1", "relu1", "conv2", "pool2", "relu2", "conv3")
@@ -197,7 +197,7 @@ def setup(device: torch.device, rounds: int, timing: dict[str, float]) -> dict[s
             "grad_layout": "each implementation's own output layout",
             "statistic": "median over rounds of the median ms per call over alternating "
                          "samples; ratio = median of the per-round custom/torch ratios",
-            "rounds": rounds, **timing}
+            "float32": "true float32 (TF32 off on CUDA)", "rounds": rounds, **timing}
 
 
 def main() -> None:
@@ -221,8 +221,10 @@ def main() -> None:
     for deterministic in (True, False) if device.type == "cuda" else (True,):
         mode = use_determinism(deterministic, device)
         # A load burst from another process on a shared machine spoils one round, not all.
-        runs[mode] = {"batch_size": combine([one_round(args.batch_sizes, device, **timing)
-                                             for _ in range(args.rounds)])}
+        # True float32 on both sides, as in the verify stage: TF32 would time other arithmetic.
+        with exact_float32():
+            runs[mode] = {"batch_size": combine([one_round(args.batch_sizes, device, **timing)
+                                                 for _ in range(args.rounds)])}
         print(f"\n{mode}")
         print_table(runs[mode]["batch_size"])
     write_json(args.out, {"setup": setup(device, args.rounds, timing), "runs": runs})
