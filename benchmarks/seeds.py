@@ -29,9 +29,9 @@ import torch
 from fmnist.analysis.evaluation import classification_stats, logits_to_onehot
 from fmnist.atomic import write_json
 from fmnist.data.dataset import Dataset
-from fmnist.runtime import choose_bf16, resolve_device, seed_everything
+from fmnist.runtime import choose_bf16, resolve_device
 from fmnist.train.fit import predict
-from fmnist.train.recipe import final_data, train_tuned
+from fmnist.train.recipe import train_final
 from fmnist.tune.space import configs_from
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))
@@ -44,11 +44,9 @@ def train_seed(seed: int) -> dict:
     """Train the chosen configuration with `seed`; its test accuracy and minutes."""
     r, start = _RUN, time.perf_counter()
     torch.set_num_threads(r.threads)
-    seed_everything(seed)
-    model, _, _ = train_tuned(r.arch, r.config, r.p.tune.final_epochs, r.x, r.y, r.validation,
-                              seed=seed, shift=r.p.tune.shift, bf16=r.bf16, device=r.device,
-                              keep=r.keep, progress=r.jobs == 1)
-    model.with_tta(r.p.tune.tta)
+    model = train_final(r.arch, r.config, r.p.tune.final_epochs, r.splits, r.p.tune.final_data,
+                        tta=r.p.tune.tta, seed=seed, shift=r.p.tune.shift, bf16=r.bf16,
+                        device=r.device, progress=r.jobs == 1)
     stats = classification_stats(logits_to_onehot(predict(model, r.test, r.device)), r.labels)
     run = {"seed": seed, "test_accuracy": stats["accuracy"],
            "minutes": round((time.perf_counter() - start) / 60, 1)}
@@ -74,10 +72,9 @@ def main() -> None:
     bf16, why = choose_bf16(p.tune.precision, device)
     arch, config = configs_from(read_json(args.chosen)["best_params"])  # tta: trained with flips
     train, val, test = (load_split(args.prepared / f"{s}.pt") for s in ("train", "val", "test"))
-    x, y, keep = final_data(train, val, p.tune.final_data)
     _RUN.__dict__.update(
-        p=p, device=device, bf16=bf16, arch=arch, config=config, x=x, y=y, keep=keep,
-        validation=Dataset(val["x"], val["y"], 512), test=Dataset(test["x"], test["y"], 1000),
+        p=p, device=device, bf16=bf16, arch=arch, config=config, splits=(train, val),
+        test=Dataset(test["x"], test["y"], 1000),
         labels=test["y"].numpy().astype("int64"), jobs=args.jobs,
         threads=max(1, torch.get_num_threads() // args.jobs))
     runs = {}

@@ -6,9 +6,8 @@ from _tuning import PARAMS, open_tuning  # noqa: F401 (PARAMS: the keys it reads
 from fmnist import atomic
 from fmnist.figures.tuning import history_figure
 from fmnist.nn.tuned import tuned_state
-from fmnist.runtime import seed_everything
 from fmnist.train.history import timings
-from fmnist.train.recipe import final_data, train_tuned
+from fmnist.train.recipe import train_final
 from fmnist.tune.search import best_trial, describe, summary, trial_history, work
 from fmnist.tune.space import configs_from
 
@@ -26,15 +25,13 @@ def main() -> None:
     best = best_trial(t.study)
     arch, config = configs_from(best.params)
     tp = t.params.tune
-    x, y, keep = final_data(t.train, t.val, tp.final_data)
-    print(f"retraining trial {best.number} on {tp.final_data} ({len(y)} samples), "
+    samples = len(t.train["y"]) + (len(t.val["y"]) if tp.final_data == "train+val" else 0)
+    print(f"retraining trial {best.number} on {tp.final_data} ({samples} samples), "
           f"{tp.final_epochs} epochs: {arch}, {config}")
-    seed_everything(t.params.seed)
     with atomic.LiveLog(args.live) as log:
-        model, _, _ = train_tuned(arch, config, tp.final_epochs, x, y, t.validation,
-                                  seed=t.params.seed, shift=tp.shift, bf16=t.bf16,
-                                  device=t.device, on_epoch=log, keep=keep)
-    model.with_tta(tp.tta)  # validated per epoch with flips only: 5x cheaper
+        model = train_final(arch, config, tp.final_epochs, (t.train, t.val), tp.final_data,
+                            tta=tp.tta, seed=t.params.seed, shift=tp.shift, bf16=t.bf16,
+                            device=t.device, on_epoch=log)
     details = summary(t.study, best, model.config, config, log.results, tp.final_data)
     atomic.save_torch(args.model, tuned_state(model))
     atomic.write_json(args.metrics, {"tuned": {"search_val_acc": details["search_val_accuracy"]}})

@@ -81,6 +81,17 @@ def test_live_log_moves_into_place_only_when_complete(tmp_path):
     assert listing(tmp_path) == ["live"] and log.results == RESULTS
 
 
+def test_live_log_leaves_out_the_epochs_fit_did_not_validate(tmp_path):
+    nan = float("nan")
+    with atomic.LiveLog(tmp_path / "live") as log:
+        log(EpochResult(1, 0.9, nan, nan, 2.0, 0.01))
+        log(RESULTS[1])
+    metrics = tmp_path / "live" / "plots" / "metrics"
+    assert (metrics / "train_loss.tsv").read_text() == "step\ttrain_loss\n1\t0.9\n2\t0.5\n"
+    assert (metrics / "val_loss.tsv").read_text() == "step\tval_loss\n2\t0.85\n"
+    assert "nan" not in (tmp_path / "live" / "metrics.json").read_text().lower()
+
+
 @pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])
 def test_an_interrupted_run_leaves_neither_log_nor_partial(tmp_path, error):
     with atomic.LiveLog(tmp_path / "live") as log:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import shutil
 from collections.abc import Iterator
@@ -148,7 +149,9 @@ class LiveLog:
         self.results.append(result)
         self._live.step = result.epoch
         for name in LOGGED:
-            self._live.log_metric(name, round(getattr(result, name), 6))
+            value = getattr(result, name)
+            if not math.isnan(value):  # NaN: an epoch fit did not validate; no point to plot
+                self._live.log_metric(name, round(value, 6))
         self._live.next_step()
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,

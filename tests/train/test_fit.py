@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -275,3 +277,34 @@ def test_keep_last_returns_the_final_weights_even_when_an_earlier_epoch_was_bett
     assert same(weights(last), weights(model))
     with pytest.raises(ValueError, match="keep must be 'best' or 'last'"):
         fit(model, 1, train, val, progress=False, keep="middle")
+
+
+def test_validate_every_validates_those_epochs_and_the_last_and_keeps_only_validated_ones() -> None:
+    x = torch.randn(40, 4, generator=torch.Generator().manual_seed(0))
+    train = Dataset(x, F.one_hot(torch.zeros(40, dtype=torch.long), 3).float(), 8)
+    val = Dataset(x, F.one_hot(torch.ones(40, dtype=torch.long), 3).float(), 8)
+    model = nn.Linear(4, 3)
+    results: list[EpochResult] = []
+    seen: list[list[torch.Tensor]] = []
+    best, train_losses, val_losses = fit(
+        model, 5, train, val, lr=0.1, progress=False, validate_every=2,
+        on_epoch=lambda r: (results.append(r), seen.append(weights(model))))
+    validated = [r.epoch for r in results if not math.isnan(r.val_loss)]
+    assert validated == [2, 4, 5] and len(train_losses) == len(val_losses) == 5
+    assert all(math.isnan(val_losses[i]) for i in (0, 2))
+    # validation loss rises every epoch: the best is the first validated one, epoch 2
+    assert same(weights(best), seen[1])
+    assert evaluate(best, val)[0] == pytest.approx(val_losses[1], rel=1e-6)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="validate_every must be an integer >= 1"):
+            fit(model, 1, train, val, progress=False, validate_every=bad)
+
+
+def test_validating_only_at_the_end_keeps_the_last_epoch() -> None:
+    model = nn.Linear(4, 3)
+    results: list[EpochResult] = []
+    last, _, val_losses = fit(model, 3, linear_data(24, 6), linear_data(12, 6, seed=1), lr=0.1,
+                              progress=False, keep="last", validate_every=3,
+                              on_epoch=results.append)
+    assert [math.isnan(v) for v in val_losses] == [True, True, False]
+    assert same(weights(last), weights(model)) and results[-1].val_loss == val_losses[-1]

@@ -7,7 +7,8 @@ import torch
 from fmnist.data.dataset import Dataset
 from fmnist.nn.tuned import TunedConfig, TunedNet
 from fmnist.train.fit import evaluate
-from fmnist.train.recipe import TrainConfig, _parameter_groups, final_data, train_tuned
+from fmnist.train.history import EpochResult
+from fmnist.train.recipe import TrainConfig, _parameter_groups, final_data, train_final, train_tuned
 
 CPU = torch.device("cpu")
 
@@ -57,3 +58,21 @@ def test_keep_is_passed_to_fit_the_kept_epoch_is_the_one_validated():
                                        3, *data(64), val, seed=1, shift=1, bf16=False,
                                        device=CPU, progress=False, keep=keep)
         assert evaluate(model, val, CPU)[0] == pytest.approx(pick(losses), rel=1e-6)
+
+
+def test_the_final_training_validates_only_at_the_end_when_it_trains_on_the_validation_split():
+    (tx, ty), (vx, vy) = data(48), data(16)
+    splits = ({"x": tx, "y": ty}, {"x": vx, "y": vy})
+
+    def final(which: str) -> tuple[TunedNet, list[bool]]:
+        results: list[EpochResult] = []
+        model = train_final(TunedConfig(width=4), TrainConfig(batch_size=16), 3, splits, which,
+                            tta="shift", seed=5, shift=1, bf16=False, device=CPU,
+                            on_epoch=results.append, progress=False)
+        return model, [r.val_loss == r.val_loss for r in results]  # False: NaN, not validated
+
+    (refit, validated), (again, _) = final("train+val"), final("train+val")
+    assert validated == [False, False, True] and final("train")[1] == [True, True, True]
+    assert refit.config.tta == "shift"
+    assert all(torch.equal(a, b) for a, b in zip(refit.state_dict().values(),
+                                                  again.state_dict().values(), strict=True))

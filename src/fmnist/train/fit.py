@@ -74,6 +74,7 @@ def fit(
     label_smoothing: float = 0.0,
     average: EMA | None = None,
     keep: str = "best",
+    validate_every: int = 1,
 ) -> tuple[M, list[float], list[float]]:
     """Train `model` in place; return a copy with the lowest-validation-loss epoch's weights.
 
@@ -84,6 +85,9 @@ def fit(
     `model` updated after each step, the average is what gets validated and returned.
     `keep="last"` returns the last epoch's weights instead of the best one's (for a schedule
     that anneals to zero, where the end is the point, or when validation data was trained on).
+    `validate_every=k` validates only every k-th epoch and the last one; the others report NaN
+    validation figures and cannot be kept (k = the number of epochs: validate once, at the end,
+    as when the validation data is trained on and its figures say nothing along the way).
     Exceptions from `on_epoch` (e.g. optuna.TrialPruned) propagate. Raises TrainingError when a
     loss becomes NaN or infinite, or the running training loss grows past DIVERGENCE_FACTOR
     times the first batch's.
@@ -94,6 +98,9 @@ def fit(
         raise ValueError(f"fit: number_of_epochs must be >= 1, got {number_of_epochs}")
     if keep not in ("best", "last"):
         raise ValueError(f"fit: keep must be 'best' or 'last', got {keep!r}")
+    if isinstance(validate_every, bool) or not isinstance(validate_every, int) \
+            or validate_every < 1:
+        raise ValueError(f"fit: validate_every must be an integer >= 1, got {validate_every!r}")
     for name, data in (("training_set", training_set), ("validation_set", validation_set)):
         if data.num_samples == 0:
             raise ValueError(f"fit: {name} is empty")
@@ -120,16 +127,19 @@ def fit(
             with bars.epoch(epoch):
                 train_loss = _train_epoch(model, train_data, _Step(
                     optimizer, scheduler, augment, label_smoothing, average), bars, epoch, diverged)
-                val_loss, val_accuracy = evaluate(validated, val_data, device)
-                diverged(val_loss, "validation", epoch)
+                val_loss = val_accuracy = math.nan
+                figures = {"loss": f"{train_loss:.4f}"}
+                if epoch % validate_every == 0 or epoch == number_of_epochs:
+                    val_loss, val_accuracy = evaluate(validated, val_data, device)
+                    diverged(val_loss, "validation", epoch)
+                    figures.update(val_loss=f"{val_loss:.4f}", val_acc=f"{val_accuracy:.4f}")
                 seconds = time.perf_counter() - start
-                bars.show(loss=f"{train_loss:.4f}", val_loss=f"{val_loss:.4f}",
-                          val_acc=f"{val_accuracy:.4f}", s=f"{seconds:.1f}")
+                bars.show(**figures, s=f"{seconds:.1f}")
             training_losses.append(train_loss)
             validation_losses.append(val_loss)
             if keep == "last" and epoch == number_of_epochs:
                 best_state = _snapshot(validated)
-            elif keep == "best" and val_loss < best_loss:  # strict: ties keep the earliest epoch
+            elif keep == "best" and val_loss < best_loss:  # strict: ties keep the earliest
                 best_loss, best_state = val_loss, _snapshot(validated)
             if on_epoch is not None:
                 on_epoch(EpochResult(epoch, train_loss, val_loss, val_accuracy, seconds,

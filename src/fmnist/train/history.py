@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 
@@ -19,10 +20,11 @@ class EpochResult:
 
 
 def best_epoch(results: list[EpochResult]) -> EpochResult:
-    """The epoch of lowest validation loss (the earliest one on ties)."""
-    if not results:
-        raise ValueError("best_epoch: no epochs")
-    return min(results, key=lambda r: (r.val_loss, r.epoch))
+    """The validated epoch of lowest validation loss (the earliest one on ties)."""
+    validated = [r for r in results if not math.isnan(r.val_loss)]  # NaN: not validated
+    if not validated:
+        raise ValueError("best_epoch: no validated epochs")
+    return min(validated, key=lambda r: (r.val_loss, r.epoch))
 
 
 def summarize(results: list[EpochResult]) -> dict[str, float | int]:

@@ -10,6 +10,7 @@ import torch
 
 from fmnist.data.dataset import Dataset
 from fmnist.nn.tuned import TunedConfig, TunedNet
+from fmnist.runtime import seed_everything
 from fmnist.train.augment import Compose, FlipShift, RandomErasing
 from fmnist.train.average import EMA
 from fmnist.train.fit import fit
@@ -44,7 +45,7 @@ def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]
 def train_tuned(arch: TunedConfig, train: TrainConfig, epochs: int, samples: torch.Tensor,
                 labels: torch.Tensor, validation: Dataset, *, seed: int, shift: int, bf16: bool,
                 device: torch.device, on_epoch: Callable[[EpochResult], None] | None = None,
-                progress: bool = True, keep: str = "best"
+                progress: bool = True, keep: str = "best", validate_every: int = 1
                 ) -> tuple[TunedNet, list[float], list[float]]:
     """Train a TunedNet with the recipe; return the averaged weights of the best epoch by
     validation loss (or of the last one, keep="last") and the per-epoch losses."""
@@ -63,7 +64,27 @@ def train_tuned(arch: TunedConfig, train: TrainConfig, epochs: int, samples: tor
     return fit(model, epochs, training, validation, optimizer=optimizer, scheduler=scheduler,
                generator=generator, device=device, on_epoch=on_epoch, progress=progress,
                augment=augment, label_smoothing=train.label_smoothing,
-               average=EMA(model, train.ema_decay), keep=keep)
+               average=EMA(model, train.ema_decay), keep=keep, validate_every=validate_every)
+
+
+def train_final(arch: TunedConfig, train: TrainConfig, epochs: int,
+                splits: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]], which: str, *,
+                tta: str, seed: int, shift: int, bf16: bool, device: torch.device,
+                on_epoch: Callable[[EpochResult], None] | None = None, progress: bool = True
+                ) -> TunedNet:
+    """The chosen configuration retrained at full length on `which` (see final_data) of the
+    (train, val) splits, seeded with `seed`, evaluated with the test-time views `tta`."""
+    x, y, keep = final_data(*splits, which)
+    # Validating on data that was trained on says nothing along the way: the refit validates
+    # once, at the end (for the record), and spends the ~15% of an epoch it saves on training.
+    every = 1 if which == "train" else epochs
+    validation = Dataset(splits[1]["x"], splits[1]["y"], 512)
+    seed_everything(seed)
+    model, _, _ = train_tuned(arch, train, epochs, x, y, validation, seed=seed, shift=shift,
+                              bf16=bf16, device=device, on_epoch=on_epoch, progress=progress,
+                              keep=keep, validate_every=every)
+    # validated above with the views it was trained with (flips): tta's views cost 5x more
+    return model.with_tta(tta)
 
 
 def final_data(train: dict[str, torch.Tensor], val: dict[str, torch.Tensor], which: str
