@@ -36,6 +36,7 @@ class NetworkTrap:
 
     def __init__(self) -> None:
         self.requests: list[str] = []
+        self.preconnects = 0  # sockets Chromium opened ahead and closed without a request
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
@@ -62,7 +63,10 @@ class NetworkTrap:
                     first = conn.recv(4096).split(b"\r\n", 1)[0].decode("latin-1")
                 except OSError:
                     first = "<no request line>"
-                self.requests.append(first or "<empty>")
+                if not first:  # closed unused: a speculative preconnect, no request in it
+                    self.preconnects += 1
+                    continue
+                self.requests.append(first)
                 with contextlib.suppress(OSError):
                     conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
 
