@@ -36,7 +36,6 @@ class NetworkTrap:
 
     def __init__(self) -> None:
         self.requests: list[str] = []
-        self.preconnects = 0  # sockets Chromium opened ahead and closed without a request
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
@@ -64,7 +63,6 @@ class NetworkTrap:
                 except OSError:
                     first = "<no request line>"
                 if not first:  # closed unused: a speculative preconnect, no request in it
-                    self.preconnects += 1
                     continue
                 self.requests.append(first)
                 with contextlib.suppress(OSError):
