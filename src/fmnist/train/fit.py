@@ -92,15 +92,10 @@ def fit(
     loss becomes NaN or infinite, or the running training loss grows past DIVERGENCE_FACTOR
     times the first batch's.
     """
-    if isinstance(number_of_epochs, bool) or not isinstance(number_of_epochs, int):
-        raise ValueError(f"fit: number_of_epochs must be an integer, got {number_of_epochs!r}")
-    if number_of_epochs < 1:
-        raise ValueError(f"fit: number_of_epochs must be >= 1, got {number_of_epochs}")
+    _check_count("number_of_epochs", number_of_epochs)
+    _check_count("validate_every", validate_every)
     if keep not in ("best", "last"):
         raise ValueError(f"fit: keep must be 'best' or 'last', got {keep!r}")
-    if isinstance(validate_every, bool) or not isinstance(validate_every, int) \
-            or validate_every < 1:
-        raise ValueError(f"fit: validate_every must be an integer >= 1, got {validate_every!r}")
     for name, data in (("training_set", training_set), ("validation_set", validation_set)):
         if data.num_samples == 0:
             raise ValueError(f"fit: {name} is empty")
@@ -242,6 +237,12 @@ def _train_epoch(model: nn.Module, data: Dataset, step: _Step, bars: Progress, e
             diverged(running, "training", epoch)
             bars.show(refresh=False, loss=f"{running:.4f}")
     return running
+
+
+def _check_count(name: str, value: object) -> None:
+    """ValueError unless `value` is an int >= 1 (bool, though an int, is not a count)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"fit: {name} must be an integer >= 1, got {value!r}")
 
 
 def _class_indices(labels: torch.Tensor) -> torch.Tensor:
