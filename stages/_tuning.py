@@ -12,7 +12,7 @@ import optuna
 from fmnist.data.dataset import Dataset
 from fmnist.runtime import choose_bf16, resolve_device, use_determinism
 from fmnist.tune.search import Objective, TrialBudget, make_objective, open_study, study_name
-from fmnist.tune.storage import open_storage
+from fmnist.tune.storage import JOURNAL, open_storage
 
 from _shared import load_params, load_split, param
 
@@ -41,8 +41,9 @@ def open_tuning(args: argparse.Namespace, worker: int) -> Tuning:
     device = resolve_device(p.device)
     use_determinism(p.deterministic, device)
     bf16, why = choose_bf16(p.tune.precision, device)
-    if p.tune.storage.startswith("sqlite:///"):  # SQLite makes the file, not its folder
-        Path(p.tune.storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    for prefix in ("sqlite:///", JOURNAL):  # they make the file, not its folder
+        if p.tune.storage.startswith(prefix):
+            Path(p.tune.storage.removeprefix(prefix)).parent.mkdir(parents=True, exist_ok=True)
     with param("tune.storage"):
         storage = open_storage(p.tune.storage, p.tune.heartbeat)
     identity = {"trial_epochs": p.tune.trial_epochs, "trial_samples": p.tune.trial_samples,
