@@ -11,7 +11,7 @@ import optuna
 
 from fmnist.data.dataset import Dataset
 from fmnist.runtime import choose_bf16, resolve_device, use_determinism
-from fmnist.tune.search import Objective, TrialBudget, make_objective, open_study, study_name
+from fmnist.tune.search import Objective, make_objective, open_study, study_name
 from fmnist.tune.storage import JOURNAL, open_storage
 
 from _shared import load_params, load_split, param
@@ -51,7 +51,6 @@ def open_tuning(args: argparse.Namespace, worker: int) -> Tuning:
                 "subset": p.data.subset, "val_fraction": p.data.val_fraction}
     study = open_study(storage, study_name(p.tune.study, identity), p.seed, worker)
     validation = Dataset(val["x"], val["y"], 512)
-    objective = make_objective(train, validation, TrialBudget(p.tune.trial_epochs,
-                                                              p.tune.trial_samples),
+    objective = make_objective(train, validation, p.tune.trial_epochs, p.tune.trial_samples,
                                seed=p.seed, shift=p.tune.shift, bf16=bf16, device=device)
     return Tuning(p, train, val, validation, why, bf16, device, study, objective)

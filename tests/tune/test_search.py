@@ -14,7 +14,6 @@ from fmnist.nn.tuned import TunedConfig
 from fmnist.train.history import EpochResult
 from fmnist.train.recipe import TrainConfig, train_tuned
 from fmnist.tune.search import (
-    TrialBudget,
     best_trial,
     describe,
     make_objective,
@@ -40,7 +39,7 @@ def tiny_data(n: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
 def objective(**change: object):
     x, y = tiny_data()
     options = {"seed": 5, "shift": 1, "bf16": False, "device": CPU, **change}
-    return make_objective({"x": x, "y": y}, Dataset(*tiny_data(40), 20), TrialBudget(2, 64),
+    return make_objective({"x": x, "y": y}, Dataset(*tiny_data(40), 20), 2, 64,
                           **options)
 
 

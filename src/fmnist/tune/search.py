@@ -1,10 +1,9 @@
-"""The search as its workers run it: a study named by what gives its trials their meaning, run
-by Optuna's own loop until the study holds `budget` finished trials.
+"""The search as its workers run it: a study named by what gives its trials their meaning, and
+Optuna's loop, run by each worker until the study holds `budget` finished trials.
 
-Any number of workers (the tune stage, and extra ones) share a study: each proposes with its own
-seed and a constant liar (running trials count as bad, so workers do not propose the same point).
-Each stops once the study holds `budget` finished trials (Optuna's MaxTrialsCallback); trials
-still running elsewhere then finish too, so a study ends at most workers - 1 trials over budget.
+Workers (the tune stage and extra ones) propose with their own seeds and a constant liar, so not
+the same point twice; trials still running elsewhere when the budget is met finish too, so a study
+ends at most workers - 1 trials over budget.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import optuna
@@ -31,14 +30,6 @@ from fmnist.tune.space import BASELINE, SPACE_VERSION, suggest
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 Objective = Callable[[optuna.Trial], float]
-
-
-@dataclass(frozen=True)
-class TrialBudget:
-    """What one trial may spend: epochs, training samples (a seeded subset; 0 = all)."""
-
-    epochs: int
-    samples: int
 
 
 def study_name(base: str, identity: Mapping[str, Any]) -> str:
@@ -75,7 +66,7 @@ def states(study: optuna.Study) -> Counter[TrialState]:
 
 
 def work(study: optuna.Study, objective: Objective, budget: int, worker: int,
-         on_trial: Callable[[FrozenTrial], None] | None = None) -> int:
+         on_trial: Callable[[FrozenTrial], None] = lambda trial: None) -> int:
     """Run trials until the study holds `budget` finished ones; return how many ran here.
 
     Optuna's loop beats each trial's heartbeat and, before each trial, fails the trials of dead
@@ -89,8 +80,7 @@ def work(study: optuna.Study, objective: Objective, budget: int, worker: int,
 
     def done(_: optuna.Study, trial: FrozenTrial) -> None:
         ran.append(trial.number)
-        if on_trial is not None:
-            on_trial(trial)
+        on_trial(trial)
 
     left = budget - sum(states(study)[s] for s in FINISHED)  # optimize would run one anyway
     study.optimize(tagged, n_trials=max(0, left),
@@ -98,12 +88,12 @@ def work(study: optuna.Study, objective: Objective, budget: int, worker: int,
     return len(ran)
 
 
-def make_objective(training: dict[str, torch.Tensor], validation: Dataset, budget: TrialBudget,
-                   *, seed: int, shift: int, bf16: bool, device: torch.device) -> Objective:
-    """Train one trial briefly on a seeded subset; report each epoch's validation loss so the
-    pruner can stop it; a diverging configuration is a pruned trial, not a failed search."""
-    x, y = subsample(training["x"], training["y"], budget.samples,
-                     torch.Generator().manual_seed(seed))
+def make_objective(training: dict[str, torch.Tensor], validation: Dataset, epochs: int,
+                   samples: int, *, seed: int, shift: int, bf16: bool, device: torch.device
+                   ) -> Objective:
+    """Train one trial `epochs` on a seeded subset of `samples` (0: all); report each epoch's
+    validation loss so the pruner can stop it; a diverging configuration is pruned, not fatal."""
+    x, y = subsample(training["x"], training["y"], samples, torch.Generator().manual_seed(seed))
 
     def objective(trial: optuna.Trial) -> float:
         arch, train = suggest(trial)
@@ -115,7 +105,7 @@ def make_objective(training: dict[str, torch.Tensor], validation: Dataset, budge
                 raise optuna.TrialPruned(f"epoch {result.epoch}: val loss {result.val_loss:.4f}")
 
         try:
-            _, _, losses = train_tuned(arch, train, budget.epochs, x, y, validation,
+            _, _, losses = train_tuned(arch, train, epochs, x, y, validation,
                                        seed=seed + trial.number, shift=shift, bf16=bf16,
                                        device=device, on_epoch=report, progress=False)
         except TrainingError as err:
@@ -157,11 +147,8 @@ def trial_history(study: optuna.Study) -> list[tuple[int, float, bool]]:
 
 def summary(study: optuna.Study, best: FrozenTrial, arch: TunedConfig, train: TrainConfig,
             results: list[EpochResult], final_data: str = "train") -> dict[str, Any]:
-    """The winner's hyperparameters, its final results and the trials' fate, per worker too.
-
-    With final_data "train+val" the final validation figures are on data it trained on (the
-    kept epoch is then the last): only the search's are held out.
-    """
+    """The winner's hyperparameters, its final results and the trials' fate, per worker too
+    (final_data "train+val" trained on the validation data: only the search's is held out)."""
     count = states(study)
     final = best_epoch(results) if final_data == "train" else results[-1]
     workers = Counter(str(t.user_attrs.get("worker")) for t in study.get_trials(

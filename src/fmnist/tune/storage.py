@@ -37,10 +37,8 @@ def redacted(url: str) -> str:
 
 def open_storage(url: str, heartbeat: int, connect_timeout: float = CONNECT_TIMEOUT
                  ) -> optuna.storages.BaseStorage:
-    """The study storage at `url` (timeouts, heartbeats, retries); StorageError if unusable.
-
-    `postgresql://` means psycopg 3 (`postgresql+psycopg://`), the driver of our extra.
-    """
+    """The study storage at `url` with timeouts, heartbeats and retries; StorageError if unusable
+    (`postgresql://` means psycopg 3, `postgresql+psycopg://`, the driver of our extra)."""
     if url.startswith(JOURNAL):
         return JournalStorage(JournalFileBackend(url.removeprefix(JOURNAL)))
     if url.startswith("postgresql://"):
@@ -50,24 +48,17 @@ def open_storage(url: str, heartbeat: int, connect_timeout: float = CONNECT_TIME
         engine["connect_args"] = {"connect_timeout": max(1, round(connect_timeout))}
     elif url.startswith("sqlite"):
         engine["connect_args"] = {"timeout": 60}  # wait for other workers' write locks
+    retry = RetryHeartbeatStaleTrialCallback(max_retry=RETRIES)
     for attempt in range(CREATE_ATTEMPTS):
         try:
-            return _rdb_storage(url, engine, heartbeat)
+            return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat,
+                              grace_period=3 * heartbeat, heartbeat_stale_trial_callback=retry)
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
-            # workers starting together race to create Optuna's tables: one wins, retry
-            time.sleep(0.2 * (attempt + 1))
-    return _rdb_storage(url, engine, heartbeat)
-
-
-def _rdb_storage(url: str, engine: dict[str, Any], heartbeat: int) -> RDBStorage:
-    """The RDBStorage itself; our errors for a missing driver or an unreachable server."""
-    try:
-        return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat,
-                          grace_period=3 * heartbeat,
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(RETRIES))
-    except (ImportError, sqlalchemy.exc.NoSuchModuleError):
-        raise StorageError(f"storage {redacted(url)}: its database driver is missing; for "
-                           'PostgreSQL with psycopg 3: pip install -e ".[postgres]"') from None
-    except sqlalchemy.exc.OperationalError as err:
-        reason = " ".join(str(err.orig or err).split())[:300]
-        raise StorageError(f"storage {redacted(url)}: cannot connect ({reason})") from None
+            time.sleep(0.2 * (attempt + 1))  # workers starting together race to create tables
+        except (ImportError, sqlalchemy.exc.NoSuchModuleError):
+            raise StorageError(f"storage {redacted(url)}: its database driver is missing; for "
+                               'PostgreSQL with psycopg 3: pip install -e ".[postgres]"') from None
+        except sqlalchemy.exc.OperationalError as err:
+            reason = " ".join(str(err.orig or err).split())[:300]
+            raise StorageError(f"storage {redacted(url)}: cannot connect ({reason})") from None
+    raise StorageError(f"storage {redacted(url)}: Optuna's tables could not be created")
