@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from fmnist.errors import StorageError
 from fmnist.tune.search import FINISHED, open_study, work
-from fmnist.tune.space import suggest
+from fmnist.tune.space import BASELINE, suggest
 from fmnist.tune.storage import open_storage, redacted
 
 # A worker process on study "s": a trivially cheap objective (the search machinery is under test,
@@ -27,7 +27,7 @@ WORKER = """
 import sys, threading, time
 from pathlib import Path
 from fmnist.tune.search import open_study, work
-from fmnist.tune.space import suggest
+from fmnist.tune.space import BASELINE, suggest
 from fmnist.tune.storage import open_storage
 url, budget, worker, mode, folder = sys.argv[1:6]
 study = open_study(open_storage(url, heartbeat=1), "s", 7, int(worker))
@@ -37,6 +37,7 @@ while len(list(Path(folder).glob("ready-*"))) < int(sys.argv[6]):
 def cheap(trial):
     _, train = suggest(trial)
     if mode == "hang":
+        trial.set_user_attr("hangs", True)
         threading.Event().wait()
     return train.lr
 print(work(study, cheap, int(budget), int(worker)))
@@ -133,11 +134,11 @@ def test_a_killed_worker_s_trial_is_failed_and_retried(backend, tmp_path, reques
     deadline = time.monotonic() + 60
     try:
         killed = await_trial(study, lambda t: t.state == TrialState.RUNNING
-                             and t.user_attrs.get("worker") == 1, deadline)  # inside its trial
+                             and t.user_attrs.get("hangs"), deadline)  # inside its trial
     finally:
         os.kill(doomed.pid, signal.SIGKILL)  # no chance to report anything
         doomed.wait()
-    assert killed.params  # the baseline, taken from the queue by the first worker to ask
+    assert killed.params == BASELINE and killed.user_attrs["worker"] == 1  # first in the queue
     while study.trials[killed.number].state == TrialState.RUNNING:  # until it falls silent
         assert time.monotonic() < deadline
         time.sleep(0.2)
