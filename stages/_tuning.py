@@ -11,8 +11,8 @@ import optuna
 
 from fmnist.data.dataset import Dataset
 from fmnist.runtime import choose_bf16, resolve_device, use_determinism
-from fmnist.tune.search import Objective, TrialBudget, make_objective, open_study, study_name
-from fmnist.tune.storage import open_storage
+from fmnist.tune.search import Objective, make_objective, open_study, study_name
+from fmnist.tune.storage import JOURNAL, open_storage
 
 from _shared import load_params, load_split, param
 
@@ -41,8 +41,9 @@ def open_tuning(args: argparse.Namespace, worker: int) -> Tuning:
     device = resolve_device(p.device)
     use_determinism(p.deterministic, device)
     bf16, why = choose_bf16(p.tune.precision, device)
-    if p.tune.storage.startswith("sqlite:///"):  # SQLite makes the file, not its folder
-        Path(p.tune.storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    for prefix in ("sqlite:///", JOURNAL):  # they make the file, not its folder
+        if p.tune.storage.startswith(prefix):
+            Path(p.tune.storage.removeprefix(prefix)).parent.mkdir(parents=True, exist_ok=True)
     with param("tune.storage"):
         storage = open_storage(p.tune.storage, p.tune.heartbeat)
     identity = {"trial_epochs": p.tune.trial_epochs, "trial_samples": p.tune.trial_samples,
@@ -50,7 +51,6 @@ def open_tuning(args: argparse.Namespace, worker: int) -> Tuning:
                 "subset": p.data.subset, "val_fraction": p.data.val_fraction}
     study = open_study(storage, study_name(p.tune.study, identity), p.seed, worker)
     validation = Dataset(val["x"], val["y"], 512)
-    objective = make_objective(train, validation, TrialBudget(p.tune.trial_epochs,
-                                                              p.tune.trial_samples),
+    objective = make_objective(train, validation, p.tune.trial_epochs, p.tune.trial_samples,
                                seed=p.seed, shift=p.tune.shift, bf16=bf16, device=device)
     return Tuning(p, train, val, validation, why, bf16, device, study, objective)

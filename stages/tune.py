@@ -19,7 +19,7 @@ def main() -> None:
                  outputs=["--model", "--live", "--metrics", "--details", "--figure", "--timings"])
     t = open_tuning(args, worker=0)
     print(f"study {t.study.study_name}; precision: {t.precision}")
-    work(t.study, t.objective, t.params.tune.trials, 0, settle=True,
+    work(t.study, t.objective, t.params.tune.trials, 0,
          on_trial=lambda trial: print(describe(trial), flush=True))
 
     best = best_trial(t.study)

@@ -1,7 +1,7 @@
-"""An extra worker for the tune stage's study: claims trials from the same global budget until
+"""An extra worker for the tune stage's study: runs trials of the same global budget until
 it is spent, and writes nothing. Needs the same params and data/prepared as the stage, and a
-study both can reach (a PostgreSQL URL in tune.storage); start it on any machine, any number of
-times, before or while `dvc repro` runs the tune stage:
+study both can reach (tune.storage: a PostgreSQL URL, or on one machine a journal file or SQLite);
+start it on any machine, any number of times, before or while `dvc repro` runs the tune stage:
 
     python stages/tune_join.py --params params.yaml --train data/prepared/train.pt \\
         --val data/prepared/val.pt [--worker N]
@@ -24,7 +24,7 @@ def main() -> None:
     worker = args.worker or 1 + zlib.crc32(f"{socket.gethostname()}/{os.getpid()}".encode())
     t = open_tuning(args, worker)
     print(f"worker {worker} joins study {t.study.study_name}; precision: {t.precision}")
-    ran = work(t.study, t.objective, t.params.tune.trials, worker, settle=False,
+    ran = work(t.study, t.objective, t.params.tune.trials, worker,
                on_trial=lambda trial: print(describe(trial), flush=True))
     print(f"worker {worker}: ran {ran} trials; the study holds {dict(states(t.study))}")
 

@@ -14,20 +14,17 @@ from fmnist.nn.tuned import TunedConfig
 from fmnist.train.history import EpochResult
 from fmnist.train.recipe import TrainConfig, train_tuned
 from fmnist.tune.search import (
-    TrialBudget,
     best_trial,
-    claim,
     describe,
     make_objective,
     open_study,
-    states,
     study_name,
     summary,
     trial_history,
     work,
     worker_seed,
 )
-from fmnist.tune.space import BASELINE, configs_from
+from fmnist.tune.space import BASELINE, configs_from, suggest
 from fmnist.tune.storage import open_storage
 
 CPU = torch.device("cpu")
@@ -42,8 +39,13 @@ def tiny_data(n: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
 def objective(**change: object):
     x, y = tiny_data()
     options = {"seed": 5, "shift": 1, "bf16": False, "device": CPU, **change}
-    return make_objective({"x": x, "y": y}, Dataset(*tiny_data(40), 20), TrialBudget(2, 64),
+    return make_objective({"x": x, "y": y}, Dataset(*tiny_data(40), 20), 1, 64,
                           **options)
+
+
+def cheap(trial: optuna.Trial) -> float:
+    """A trivially cheap objective over the real space, where the search machinery is tested."""
+    return suggest(trial)[1].lr
 
 
 def study(tmp_path, name: str = "s", worker: int = 0) -> optuna.Study:
@@ -65,7 +67,7 @@ def test_a_single_worker_is_deterministic_and_starts_with_the_baseline(tmp_path)
     runs = []
     for name in ("a", "b"):
         s = study(tmp_path, name)
-        assert work(s, objective(), 3, 0, settle=True) == 3
+        assert work(s, cheap, 7, 0) == 7  # past the 5 random startup trials, into TPE
         runs.append([(t.params, t.value) for t in s.trials])
     assert runs[0] == runs[1]
     assert runs[0][0][0] == BASELINE
@@ -74,20 +76,22 @@ def test_a_single_worker_is_deterministic_and_starts_with_the_baseline(tmp_path)
 
 def test_the_budget_counts_every_worker_and_raising_it_extends_the_study(tmp_path):
     first = study(tmp_path, worker=0)
-    assert work(first, objective(), 2, 0, settle=True) == 2
+    assert work(first, cheap, 2, 0) == 2
     joiner = study(tmp_path, worker=1)  # same study, reopened
-    assert work(joiner, objective(), 2, 1, settle=False) == 0  # nothing left to claim
-    assert work(joiner, objective(), 3, 1, settle=False) == 1  # a raised budget: one more
+    assert work(joiner, cheap, 2, 1) == 0  # nothing left to claim
+    assert work(joiner, cheap, 3, 1) == 1  # a raised budget: one more
     assert [t.user_attrs["worker"] for t in joiner.trials] == [0, 0, 1]
     assert sum(t.params == BASELINE for t in joiner.trials) == 1  # enqueued once per study
 
 
-def test_claim_refuses_once_running_and_finished_trials_fill_the_budget(tmp_path):
-    s = study(tmp_path)
-    trial = claim(s, 1, 0)
-    assert trial is not None and claim(s, 1, 0) is None  # the running one fills it
-    s.tell(trial, 1.0)
-    assert claim(s, 1, 0) is None and states(s)[TrialState.COMPLETE] == 1
+def test_only_the_stage_enqueues_the_baseline(tmp_path):
+    joiner = study(tmp_path, worker=1)
+    assert joiner.trials == []  # an extra worker proposes; the stage (worker 0) adds the baseline
+    stage = study(tmp_path, worker=0)
+    study(tmp_path, worker=0)  # a resumed stage: still one baseline
+    assert [t.params for t in stage.trials] == [{}] and stage.trials[0].state == TrialState.WAITING
+    assert work(joiner, cheap, 1, 1) == 1
+    assert joiner.trials[0].params == BASELINE and joiner.trials[0].user_attrs["worker"] == 1
 
 
 def test_an_interrupted_trial_is_failed_not_left_running(tmp_path):
@@ -97,30 +101,29 @@ def test_an_interrupted_trial_is_failed_not_left_running(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        work(s, interrupted, 2, 0, settle=True)
-    assert [t.state for t in s.trials] == [TrialState.FAIL]
+        work(s, interrupted, 2, 0)
+    assert [t.state for t in s.trials] == [TrialState.FAIL]  # not left RUNNING
+    assert work(s, cheap, 1, 0) == 1  # a failed trial is outside the budget
 
 
 def test_a_diverging_trial_is_pruned_not_fatal(tmp_path):
-    s = study(tmp_path)
+    s = study(tmp_path, worker=1)  # no baseline: only this trial
     s.enqueue_trial({**BASELINE, "lr": 1e12})  # out of range: diverges
     with pytest.warns(UserWarning, match="out of range"):
-        work(s, objective(shift=0), 2, 0, settle=True)
-    states_ = [t.state for t in s.trials]
-    assert states_.count(TrialState.PRUNED) >= 1 and len(states_) == 2
+        assert work(s, objective(shift=0), 1, 1) == 1
+    assert [t.state for t in s.trials] == [TrialState.PRUNED]
 
 
 def test_best_trial_needs_a_complete_trial(tmp_path):
     s = study(tmp_path)
-    trial = claim(s, 1, 0)
-    s.tell(trial, state=TrialState.PRUNED)
+    s.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED, params={}, distributions={}))
     with pytest.raises(TrainingError, match="no trial of the search completed .1 pruned"):
         best_trial(s)
 
 
 def test_retrain_the_winner_and_summarize(tmp_path):
     s = study(tmp_path)
-    work(s, objective(), 2, 0, settle=True)
+    work(s, objective(), 2, 0)
     best = best_trial(s)
     arch, train = configs_from(best.params)
     x, y = tiny_data()

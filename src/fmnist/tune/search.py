@@ -1,24 +1,23 @@
-"""The search as its workers run it: a study named by what gives its trials their meaning,
-trials claimed from one global budget, each run with a heartbeat and recorded.
+"""The search as its workers run it: a study named by what gives its trials their meaning, and
+Optuna's loop, run by each worker until the study holds `budget` finished trials.
 
-Any number of workers (the tune stage, and extra ones on other machines) share a study: each
-proposes with its own seed and a constant liar (running trials count as bad, so workers do not
-propose the same point), and all stop once the study holds `budget` finished trials.
+Workers (the tune stage and extra ones) propose with their own seeds and a constant liar, so not
+the same point twice; trials still running elsewhere when the budget is met finish too, so a study
+ends at most workers - 1 trials over budget.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
-import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import optuna
 import torch
+from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from fmnist.data.dataset import Dataset
@@ -28,18 +27,9 @@ from fmnist.nn.tuned import TunedConfig
 from fmnist.train.history import EpochResult, best_epoch
 from fmnist.train.recipe import TrainConfig, train_tuned
 from fmnist.tune.space import BASELINE, SPACE_VERSION, suggest
-from fmnist.tune.storage import exclusive, heartbeat
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 Objective = Callable[[optuna.Trial], float]
-
-
-@dataclass(frozen=True)
-class TrialBudget:
-    """What one trial may spend: epochs, training samples (a seeded subset; 0 = all)."""
-
-    epochs: int
-    samples: int
 
 
 def study_name(base: str, identity: Mapping[str, Any]) -> str:
@@ -58,23 +48,16 @@ def worker_seed(seed: int, worker: int) -> int:
 def open_study(storage: optuna.storages.BaseStorage, name: str, seed: int, worker: int
                ) -> optuna.Study:
     """Create or resume study `name` (TPE with a constant liar, Hyperband pruning on the
-    per-epoch validation loss); the first worker to open it enqueues the baseline as trial 0."""
+    per-epoch validation loss); worker 0, the tune stage, enqueues the baseline once."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=name, storage=storage, direction="minimize", load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=worker_seed(seed, worker), n_startup_trials=5,
                                            constant_liar=True),
         pruner=optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3))
-    with exclusive(storage, _lock_key(name)):
-        if not study.user_attrs.get("baseline_enqueued"):
-            study.enqueue_trial(BASELINE)
-            study.set_user_attr("baseline_enqueued", True)
+    if worker == 0:  # one process only: simultaneous enqueues could both add it
+        study.enqueue_trial(BASELINE, skip_if_exists=True)
     return study
-
-
-def _lock_key(name: str) -> int:
-    """A 64-bit advisory-lock key for the study `name`."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 def states(study: optuna.Study) -> Counter[TrialState]:
@@ -82,65 +65,35 @@ def states(study: optuna.Study) -> Counter[TrialState]:
     return Counter(t.state for t in study.get_trials(deepcopy=False))
 
 
-def claim(study: optuna.Study, budget: int, worker: int) -> optuna.Trial | None:
-    """A new trial (a waiting one first: the baseline, a dead worker's retry), or None when
-    finished and running trials already fill the budget."""
-    with exclusive(study._storage, _lock_key(study.study_name)):
-        count = states(study)
-        if sum(count[s] for s in (*FINISHED, TrialState.RUNNING)) >= budget:
-            return None
-        with warnings.catch_warnings():  # "heartbeat ... with Study.optimize": we beat ourselves
-            warnings.simplefilter("ignore", UserWarning)
-            trial = study.ask()
-        if getattr(study._storage, "get_heartbeat_interval", lambda: None)():
-            study._storage.record_heartbeat(trial._trial_id)  # stale from now on if we die
-    trial.set_user_attr("worker", worker)
-    return trial
-
-
-def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Objective) -> FrozenTrial:
-    """Run one claimed trial under a heartbeat and record its outcome."""
-    try:
-        with heartbeat(study._storage, trial):
-            value = objective(trial)
-    except optuna.TrialPruned:
-        return study.tell(trial, state=TrialState.PRUNED)
-    except BaseException:
-        study.tell(trial, state=TrialState.FAIL)  # Ctrl-C or a bug: not a result, not RUNNING
-        raise
-    return study.tell(trial, value)
-
-
-def work(study: optuna.Study, objective: Objective, budget: int, worker: int, *, settle: bool,
-         on_trial: Callable[[FrozenTrial], None] | None = None, poll: float = 2.0) -> int:
+def work(study: optuna.Study, objective: Objective, budget: int, worker: int,
+         on_trial: Callable[[FrozenTrial], None] = lambda trial: None) -> int:
     """Run trials until the study holds `budget` finished ones; return how many ran here.
 
-    With `settle`, also wait until no trial runs anywhere (the tune stage, which retrains the
-    winner next); meanwhile a dead worker's trial is failed by its heartbeat and retried here.
+    Optuna's loop beats each trial's heartbeat and, before each trial, fails the trials of dead
+    workers (their retries, waiting, come first); a Ctrl-C or a bug fails the trial and raises.
     """
-    ran = 0
-    while True:
-        with warnings.catch_warnings():  # heartbeats with ask/tell: experimental, and we know
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-        trial = claim(study, budget, worker)
-        if trial is not None:
-            frozen = run_trial(study, trial, objective)
-            ran += 1
-            if on_trial is not None:
-                on_trial(frozen)
-        elif settle and states(study)[TrialState.RUNNING]:
-            time.sleep(poll)
-        else:
-            return ran
+    ran = []
+
+    def tagged(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", worker)
+        return objective(trial)
+
+    def done(_: optuna.Study, trial: FrozenTrial) -> None:
+        ran.append(trial.number)
+        on_trial(trial)
+
+    left = budget - sum(states(study)[s] for s in FINISHED)  # optimize would run one anyway
+    study.optimize(tagged, n_trials=max(0, left),
+                   callbacks=[MaxTrialsCallback(budget, states=FINISHED), done])
+    return len(ran)
 
 
-def make_objective(training: dict[str, torch.Tensor], validation: Dataset, budget: TrialBudget,
-                   *, seed: int, shift: int, bf16: bool, device: torch.device) -> Objective:
-    """Train one trial briefly on a seeded subset; report each epoch's validation loss so the
-    pruner can stop it; a diverging configuration is a pruned trial, not a failed search."""
-    x, y = subsample(training["x"], training["y"], budget.samples,
-                     torch.Generator().manual_seed(seed))
+def make_objective(training: dict[str, torch.Tensor], validation: Dataset, epochs: int,
+                   samples: int, *, seed: int, shift: int, bf16: bool, device: torch.device
+                   ) -> Objective:
+    """Train one trial `epochs` on a seeded subset of `samples` (0: all); report each epoch's
+    validation loss so the pruner can stop it; a diverging configuration is pruned, not fatal."""
+    x, y = subsample(training["x"], training["y"], samples, torch.Generator().manual_seed(seed))
 
     def objective(trial: optuna.Trial) -> float:
         arch, train = suggest(trial)
@@ -152,7 +105,7 @@ def make_objective(training: dict[str, torch.Tensor], validation: Dataset, budge
                 raise optuna.TrialPruned(f"epoch {result.epoch}: val loss {result.val_loss:.4f}")
 
         try:
-            _, _, losses = train_tuned(arch, train, budget.epochs, x, y, validation,
+            _, _, losses = train_tuned(arch, train, epochs, x, y, validation,
                                        seed=seed + trial.number, shift=shift, bf16=bf16,
                                        device=device, on_epoch=report, progress=False)
         except TrainingError as err:
@@ -194,11 +147,8 @@ def trial_history(study: optuna.Study) -> list[tuple[int, float, bool]]:
 
 def summary(study: optuna.Study, best: FrozenTrial, arch: TunedConfig, train: TrainConfig,
             results: list[EpochResult], final_data: str = "train") -> dict[str, Any]:
-    """The winner's hyperparameters, its final results and the trials' fate, per worker too.
-
-    With final_data "train+val" the final validation figures are on data it trained on (the
-    kept epoch is then the last): only the search's are held out.
-    """
+    """The winner's hyperparameters, its final results and the trials' fate, per worker too
+    (final_data "train+val" trained on the validation data: only the search's is held out)."""
     count = states(study)
     final = best_epoch(results) if final_data == "train" else results[-1]
     workers = Counter(str(t.user_attrs.get("worker")) for t in study.get_trials(

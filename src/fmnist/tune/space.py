@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import optuna
@@ -40,7 +41,7 @@ def suggest(trial: optuna.Trial) -> tuple[TunedConfig, TrainConfig]:
 def configs_from(params: dict[str, Any]) -> tuple[TunedConfig, TrainConfig]:
     """Rebuild the two configs from a trial's `params` dict."""
     params = {k: round(v, 6) if k in STEPPED else v for k, v in params.items()}  # 0.3000...04
-    arch_keys = TunedConfig.__dataclass_fields__.keys() - {"tta"}
-    train_keys = TrainConfig.__dataclass_fields__.keys()
+    arch_keys = {f.name for f in fields(TunedConfig)} - {"tta"}
+    train_keys = {f.name for f in fields(TrainConfig)}
     return (TunedConfig(**{k: v for k, v in params.items() if k in arch_keys}),
             TrainConfig(**{k: v for k, v in params.items() if k in train_keys}))

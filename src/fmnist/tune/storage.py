@@ -1,21 +1,21 @@
-"""Where a study lives: SQLite by default, PostgreSQL for workers on several machines.
+"""Where a study lives: SQLite by default, PostgreSQL for workers on several machines, a journal
+file (`journal:///studies/tune.log`, Optuna's advice for several workers on one machine).
 
-Connections time out instead of hanging, and running trials send heartbeats: a trial whose
-worker died (no heartbeat for `3 * heartbeat` seconds) is marked failed by the next worker that
-looks, and retried with the same parameters.
+Connections time out instead of hanging. In a database, Optuna's loop sends each running trial's
+heartbeat: a trial silent for `3 * heartbeat` seconds (its worker died) is failed by the next
+worker that starts a trial, and retried with the same parameters. A journal file has no
+heartbeat: a dead worker's trial stays running there, outside the budget.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import optuna
 import sqlalchemy
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend, JournalStorage
 from sqlalchemy.engine import make_url
 
 from fmnist.errors import StorageError
@@ -23,6 +23,7 @@ from fmnist.errors import StorageError
 CONNECT_TIMEOUT = 10  # seconds to reach a database server, then a clear error
 RETRIES = 2           # how often a dead worker's trial is retried
 CREATE_ATTEMPTS = 5
+JOURNAL = "journal:///"  # then a path, relative as after sqlite:///
 POSTGRES_DRIVER = "postgresql+psycopg"  # psycopg 3: `pip install -e ".[postgres]"`
 
 
@@ -35,11 +36,11 @@ def redacted(url: str) -> str:
 
 
 def open_storage(url: str, heartbeat: int, connect_timeout: float = CONNECT_TIMEOUT
-                 ) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage at `url` with timeouts and heartbeats; StorageError if unusable.
-
-    `postgresql://` means psycopg 3 (`postgresql+psycopg://`), the driver of our extra.
-    """
+                 ) -> optuna.storages.BaseStorage:
+    """The study storage at `url` with timeouts, heartbeats and retries; StorageError if unusable
+    (`postgresql://` means psycopg 3, `postgresql+psycopg://`, the driver of our extra)."""
+    if url.startswith(JOURNAL):
+        return JournalStorage(JournalFileBackend(url.removeprefix(JOURNAL)))
     if url.startswith("postgresql://"):
         url = POSTGRES_DRIVER + url.removeprefix("postgresql")
     engine: dict[str, Any] = {"pool_pre_ping": True}
@@ -47,69 +48,17 @@ def open_storage(url: str, heartbeat: int, connect_timeout: float = CONNECT_TIME
         engine["connect_args"] = {"connect_timeout": max(1, round(connect_timeout))}
     elif url.startswith("sqlite"):
         engine["connect_args"] = {"timeout": 60}  # wait for other workers' write locks
+    retry = RetryHeartbeatStaleTrialCallback(max_retry=RETRIES)
     for attempt in range(CREATE_ATTEMPTS):
         try:
-            return _rdb_storage(url, engine, heartbeat)
+            return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat,
+                              grace_period=3 * heartbeat, heartbeat_stale_trial_callback=retry)
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
-            # workers starting together race to create Optuna's tables: one wins, retry
-            time.sleep(0.2 * (attempt + 1))
-    return _rdb_storage(url, engine, heartbeat)
-
-
-def _rdb_storage(url: str, engine: dict[str, Any], heartbeat: int) -> optuna.storages.RDBStorage:
-    """The RDBStorage itself; our errors for a missing driver or an unreachable server."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            retry = optuna.storages.RetryHeartbeatStaleTrialCallback(RETRIES)
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs=engine, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
-                heartbeat_stale_trial_callback=retry)
-    except (ImportError, sqlalchemy.exc.NoSuchModuleError):
-        raise StorageError(f"storage {redacted(url)}: its database driver is missing; for "
-                           'PostgreSQL with psycopg 3: pip install -e ".[postgres]"') from None
-    except sqlalchemy.exc.OperationalError as err:
-        reason = " ".join(str(err.orig or err).split())[:300]
-        raise StorageError(f"storage {redacted(url)}: cannot connect ({reason})") from None
-
-
-@contextmanager
-def exclusive(storage: optuna.storages.BaseStorage, key: int) -> Iterator[None]:
-    """Hold a lock shared by every worker of a PostgreSQL study (an advisory lock).
-
-    Elsewhere there is no cross-process lock: SQLite studies serve workers on one machine, whose
-    rare simultaneous claims can overshoot the trial budget by at most the workers' number - 1.
-    """
-    engine = getattr(storage, "engine", None)
-    if engine is None or engine.dialect.name != "postgresql":
-        yield
-        return
-    with engine.connect() as connection:
-        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
-        try:
-            yield
-        finally:
-            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-
-
-@contextmanager
-def heartbeat(storage: optuna.storages.BaseStorage, trial: optuna.Trial) -> Iterator[None]:
-    """Record `trial`'s heartbeat every interval while the block runs (ask/tell has no thread)."""
-    interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
-    if not interval:
-        yield
-        return
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(interval):
-            storage.record_heartbeat(trial._trial_id)  # no public id: Optuna's own thread uses it
-
-    storage.record_heartbeat(trial._trial_id)
-    thread = threading.Thread(target=beat, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+            time.sleep(0.2 * (attempt + 1))  # workers starting together race to create tables
+        except (ImportError, sqlalchemy.exc.NoSuchModuleError):
+            raise StorageError(f"storage {redacted(url)}: its database driver is missing; for "
+                               'PostgreSQL with psycopg 3: pip install -e ".[postgres]"') from None
+        except sqlalchemy.exc.OperationalError as err:
+            reason = " ".join(str(err.orig or err).split())[:300]
+            raise StorageError(f"storage {redacted(url)}: cannot connect ({reason})") from None
+    raise StorageError(f"storage {redacted(url)}: Optuna's tables could not be created")
