@@ -1,4 +1,4 @@
-"""The verify_ops checks on real-shaped batches: forward against torch, gradients against float64."""
+"""verify_ops on real-shaped batches: forward against torch, gradients against float64."""
 
 from __future__ import annotations
 
@@ -101,6 +101,10 @@ def test_the_bound_is_the_floor_or_a_multiple_of_torch_error():
     assert verify.failures("pool1", ok) == []
     ok["grad_input"] = {"custom": 9e-4, "torch": 1e-4}  # torch itself this far off: 10x is fine
     assert verify.failures("pool1", ok) == []
+    network = {"forward": 0.0, "grad_conv1_weight": {"custom": 5e-3, "torch": 1e-7}}
+    assert verify.failures("network", network) == []  # a pooling maximum moved: within 1e-2
+    network["grad_conv1_weight"]["custom"] = 2e-2
+    assert verify.failures("network", network)[0].startswith("network grad_conv1_weight off")
     ok["grad_input"] = {"custom": float("nan"), "torch": 0.0}
     assert "pool1 grad_input off by nan" in verify.failures("pool1", ok)[0]
 
