@@ -31,11 +31,11 @@ GRAD_RULE = (f"relative error against float64 at most max({GRAD_FACTOR} x torch'
 
 def conv_backend(device: torch.device | str) -> str:
     """The library behind torch.nn.Conv2d on `device` in this build, for the report's prose."""
-    if torch.device(device).type == "cuda":
-        cudnn = torch.backends.cudnn.is_available() and torch.backends.cudnn.enabled
-        return "cuDNN's convolution kernels" if cudnn else "ATen's native CUDA convolution"
-    onednn = torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
-    return "oneDNN's convolution kernels" if onednn else "ATen's native CPU convolution"
+    cuda = torch.device(device).type == "cuda"
+    library = torch.backends.cudnn if cuda else torch.backends.mkldnn
+    if library.is_available() and library.enabled:
+        return f"{'cuDNN' if cuda else 'oneDNN'}'s convolution kernels"
+    return f"ATen's native {'CUDA' if cuda else 'CPU'} convolution"
 
 
 def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -86,17 +86,10 @@ def compare_layer(reference: nn.Module, custom: nn.Module, x: torch.Tensor,
 
 
 def _layer_names(network: nn.Sequential) -> list[str]:
-    """conv1, pool1, relu1, conv2, ... for the network's Conv2d/MaxPool2d/ReLU layers."""
-    counts: dict[str, int] = {}
-    names = []
-    for layer in network:
-        kind = {"Conv2d": "conv", "MaxPool2d": "pool", "ReLU": "relu"}.get(type(layer).__name__)
-        if kind is None:
-            names.append("")
-            continue
-        counts[kind] = counts.get(kind, 0) + 1
-        names.append(f"{kind}{counts[kind]}")
-    return names
+    """conv1, pool1, relu1, conv2, ... for the network's Conv2d/MaxPool2d/ReLU layers, else ''."""
+    kinds = [{"Conv2d": "conv", "MaxPool2d": "pool", "ReLU": "relu"}.get(type(layer).__name__, "")
+             for layer in network]
+    return [f"{kind}{kinds[:i + 1].count(kind)}" if kind else "" for i, kind in enumerate(kinds)]
 
 
 def twins(seed: int, device: torch.device) -> tuple[nn.Sequential, nn.Sequential]:
@@ -134,8 +127,8 @@ def _network_run(network: nn.Sequential, x: torch.Tensor, y: torch.Tensor
     """Logits, and the cross-entropy loss's gradient w.r.t. every parameter, by layer name."""
     logits = network(x)
     names = [f"grad_{layer}_{p}" for layer, module in zip(_layer_names(network), network,
-                                                           strict=True)
-             for p, _ in module.named_parameters()]
+                                                           strict=True) for p, _ in
+             module.named_parameters()]
     grads = torch.autograd.grad(nn.functional.cross_entropy(logits, y), list(network.parameters()))
     return {"forward": logits, **dict(zip(names, grads, strict=True))}
 
