@@ -125,3 +125,11 @@ def test_checks_hold_on_cuda_in_true_float32():
     metrics = verify.verify_against_torch(dataset, batches=2, seed=0, device="cuda")
     assert metrics["device"] == "cuda" and metrics["passed"], metrics["failures"]
     assert metrics["max_forward_diff"] < verify.FORWARD_TOLERANCE
+
+
+def test_a_backward_returning_nan_fails_however_many_batches(monkeypatch):
+    skew_backward(monkeypatch, "Conv", 1, float("nan"))
+    details = verify.verify_against_torch(small_dataset(), batches=2, seed=0)
+    with pytest.raises(VerificationError, match=r"^verify_ops: conv1 \(Conv2d\) grad_weight off "
+                                                r"by nan relative"):
+        verify.check(details)
