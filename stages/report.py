@@ -6,12 +6,13 @@ from pathlib import Path
 from fmnist import atomic
 from fmnist.report.markdown import RESULTS, build_report
 
-from _shared import parse, read_json, run
+from _shared import load_params, parse, read_json, run
 
 
 def main() -> None:
     flags = [f"--{name.replace('_', '-')}" for name in RESULTS]
-    args = parse(__doc__, inputs=[*flags, "--plots", "--timings"], outputs=["--out"])
+    args = parse(__doc__, inputs=["--params", *flags, "--plots", "--timings"], outputs=["--out"])
+    load_params(args.params, ())  # reads no key, but refuses a misspelt one as every stage does
     results = {name: read_json(getattr(args, name)) for name in RESULTS}
 
     # figures and timings are linked relative to the report, so it renders wherever it is

@@ -36,7 +36,8 @@ def main() -> None:
     atomic.save_torch(args.model, tuned_state(model))
     atomic.write_json(args.metrics, {"tuned": {"search_val_acc": details["search_val_accuracy"]}})
     atomic.write_json(args.details, {"device": str(t.device), "bf16": t.bf16, **details})
-    atomic.save_figure(args.figure, history_figure(trial_history(t.study)))
+    search = f"{type(t.study.sampler).__name__}, {type(t.study.pruner).__name__}"  # as it ran
+    atomic.save_figure(args.figure, history_figure(trial_history(t.study), search))
     atomic.write_json(args.timings, timings(log.results))
 
 

@@ -1,9 +1,10 @@
 """Stage verify_ops: our Conv2d/MaxPool2d/ReLU against PyTorch's on real batches, plus the
-ReLU commutativity experiment; fails (after writing its results) if a forward pass differs."""
+ReLU commutativity experiment; fails (after writing its results) if a forward pass differs
+from torch's or a gradient is off against float64 (fmnist.analysis.verify states the bounds)."""
 
 from fmnist import atomic
 from fmnist.analysis.commutativity import commutativity_experiment, commutativity_numbers
-from fmnist.analysis.verify import check_forward, headline, verify_against_torch
+from fmnist.analysis.verify import check, headline, verify_against_torch
 from fmnist.data.dataset import Dataset
 from fmnist.figures.ops import commutativity_figure
 from fmnist.runtime import resolve_device, seed_everything, use_determinism
@@ -31,7 +32,7 @@ def main() -> None:
     atomic.write_json(args.metrics, headline(details))
     atomic.write_json(args.details, details)
     atomic.save_figure(args.figure, commutativity_figure(experiment))
-    check_forward(details)  # after writing, so a failure leaves its numbers behind
+    check(details)  # after writing, so a failure leaves its numbers behind
 
 
 if __name__ == "__main__":

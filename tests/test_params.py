@@ -117,3 +117,17 @@ def test_validate_works_on_values_and_names_no_file():
         validate({"lr": 0}, ("lr",))
     with pytest.raises(ParamError, match="^expected a mapping"):
         validate([1], ("lr",))
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"epochz": 2}, "unknown key 'epochz' (did you mean 'epochs'?)"),
+    ({"tune.trails": 3}, "unknown key 'tune.trails' (did you mean 'tune.trials'?)"),
+    ({"data.subsets": 3}, "unknown key 'data.subsets' (did you mean 'data.subset'?)"),
+])
+def test_a_misspelt_key_is_refused_by_every_stage_with_the_nearest_known_one(tmp_path, changes,
+                                                                            message):
+    path = write(tmp_path, **changes)
+    for keys in ((), ("lr",), ALL_KEYS):  # whatever the stage reads, even nothing
+        with pytest.raises(ParamError) as err:
+            load_params(path, keys)
+        assert str(err.value) == f"{path}: {message}"

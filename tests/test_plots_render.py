@@ -156,7 +156,16 @@ def test_losses_plot_has_short_labels_and_whole_epochs(rendered):
     assert dom.texts("losses", "Symbol legend for stroke color and strokeDash",
                      "role-legend-label") == LOSS_SERIES
     revisions = dom.texts("losses", "Symbol legend titled 'revision'", "role-legend-label")
-    assert sorted(revisions) == ["HEAD~1", "workspace"]
+    assert revisions == ["HEAD~1", "workspace"]
+
+
+def test_every_panel_orders_the_revisions_alike(rendered):
+    dom, _, _ = rendered["diff"]
+    for div in ("losses", "loss_gap", "val_accuracy"):
+        assert dom.texts(div, "Symbol legend titled 'revision'", "role-legend-label") == [
+            "HEAD~1", "workspace"], div
+    headers = [t for t in dom.texts("confusion") if t in ("HEAD~1", "workspace")]
+    assert headers == ["HEAD~1", "workspace"], dom.divs["confusion"]["texts"][:40]
 
 
 def test_accuracy_plot_labels_each_network(rendered):

@@ -2,11 +2,13 @@
 
 `Params` describes all of them with pydantic; `validate(raw, keys)` checks the keys a stage reads
 (those it lists in dvc.yaml) and returns a model holding exactly those, or raises one ParamError
-naming every invalid key, what was expected and what was found. Used only by the stages.
+naming every invalid key, what was expected and what was found. A key that `Params` does not
+know (a misspelling) is an error in every stage. Used only by the stages.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -102,6 +104,9 @@ def validate(raw: Any, keys: Sequence[str]) -> Any:
     """The parameters `keys` (dotted for groups: "data.subset") of mapping `raw`, validated."""
     if not isinstance(raw, dict):
         raise ParamError("expected a mapping of parameters at the top level")
+    unknown = _unknown(raw, Params)
+    if unknown:
+        raise ParamError(unknown)
     try:
         params = _part(Params, list(keys)).model_validate(raw)
     except ValidationError as err:
@@ -110,6 +115,20 @@ def validate(raw: Any, keys: Sequence[str]) -> Any:
     if problems:
         raise ParamError("; ".join(problems))
     return params
+
+
+def _unknown(raw: dict[str, Any], model: type[BaseModel], prefix: str = "") -> str | None:
+    """The first key of `raw` that `model` does not know, with the nearest one it does."""
+    for key, value in raw.items():
+        if key not in model.model_fields:
+            near = difflib.get_close_matches(str(key), model.model_fields, n=1, cutoff=0)
+            return f"unknown key '{prefix}{key}' (did you mean '{prefix}{near[0]}'?)"
+        group = model.model_fields[key].annotation
+        if isinstance(value, dict) and isinstance(group, type) and issubclass(group, BaseModel):
+            found = _unknown(value, group, f"{prefix}{key}.")
+            if found:
+                return found
+    return None
 
 
 def _part(model: type[BaseModel], keys: list[str]) -> type[BaseModel]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -18,6 +20,8 @@ from fmnist.figures.ops import commutativity_figure
 from fmnist.figures.training import losses_figure
 from fmnist.figures.tuning import history_figure
 from tests.conftest import NAMES, hand_made, onehot
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def png(fig: Figure) -> bytes:
@@ -114,14 +118,58 @@ def test_data_figures_title_each_image_with_its_class():
     assert "16 samples of a training batch" in texts(batch_figure(x[:20], y[:20]))
 
 
-def test_commutativity_figure_states_the_differences():
-    words = texts(commutativity_figure(commutativity_experiment(0)))
+def test_commutativity_figure_states_the_differences_it_is_given():
+    result = commutativity_experiment(0)
+    fig = commutativity_figure(result)
+    assert len(fig.axes) == 8 + 8  # 2 rows of 4 panels, each with its colour bar
+    words = texts(fig)
     assert "|a - b| = 0 everywhere" in words  # pooling commutes
     assert "|a - b|: max" in words  # the convolution does not
+    assert "ReLU commutes with max-pooling (top) and does not commute with a convolution" in words
+    result["pool"]["relu_then_op"] = result["pool"]["relu_then_op"] + 0.5  # a broken pooling
+    result["conv"]["relu_then_op"] = result["conv"]["op_then_relu"]  # a conv that commutes
+    words = texts(commutativity_figure(result))
+    assert "ReLU does not commute with max-pooling (top) and commutes with a convolution" in words
+    assert "|a - b|: max 0.5" in words
 
 
 def test_history_figure_marks_pruned_trials_and_the_running_best():
-    fig = history_figure([(0, 0.5, False), (1, 0.7, True), (2, 0.4, False)])
+    fig = history_figure([(0, 0.5, False), (1, 0.7, True), (2, 0.4, False)],
+                         "TPESampler, HyperbandPruner")
+    assert fig.axes[0].get_title() == "Optuna search (TPESampler, HyperbandPruner)"
     step = [line for line in fig.axes[0].get_lines() if line.get_label() == "best so far"][0]
     assert list(step.get_ydata()) == [0.5, 0.5, 0.4]
-    assert isinstance(history_figure([]), Figure)  # no trial finished: an empty chart, no crash
+    empty = history_figure([], "RandomSampler, MedianPruner")  # no trial finished: no crash
+    assert "MedianPruner" in empty.axes[0].get_title() and not empty.axes[0].get_lines()
+
+
+def scales(node: object) -> list[dict]:
+    """Every vega-lite scale with a domain and a range, anywhere in a spec."""
+    if isinstance(node, list):
+        return [found for item in node for found in scales(item)]
+    if not isinstance(node, dict):
+        return []
+    own = [node] if {"domain", "range"} <= node.keys() else []
+    return own + [found for value in node.values() for found in scales(value)]
+
+
+def dvc_template_colours() -> dict[str, str]:
+    """The colour of each implementation in the interactive plots (.dvc/plots/*.json)."""
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / ".dvc" / "plots").glob("*.json"):
+        for scale in scales(json.loads(path.read_text())):
+            for label, colour in zip(scale["domain"], scale["range"], strict=False):
+                if isinstance(colour, str) and colour.startswith("#") and str(label).split()[0] in (
+                        "custom", "torch"):
+                    found.setdefault(str(label).split()[0], set()).add(colour.lower())
+    assert found.keys() == {"custom", "torch"}
+    assert {len(c) for c in found.values()} == {1}, found  # one colour each, in every template
+    return {impl: colours.pop() for impl, colours in found.items()}
+
+
+def test_each_implementation_has_one_colour_in_every_plot():
+    run = {"train_loss": [1.0, 0.5], "val_loss": [0.9, 0.6]}
+    overlay = losses_figure({"custom": run, "torch": run}).axes[0]
+    colours = {line.get_label().split()[0]: {matplotlib.colors.to_hex(line.get_color())}
+               for line in overlay.get_lines()}
+    assert colours == {impl: {colour} for impl, colour in dvc_template_colours().items()}

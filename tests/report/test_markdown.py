@@ -6,8 +6,11 @@ import copy
 import re
 
 import pytest
+import torch
 
+from fmnist.analysis.verify import verify_against_torch
 from fmnist.data.classes import CLASS_NAMES
+from fmnist.data.dataset import Dataset
 from fmnist.report.markdown import RESULTS, build_report
 
 PER_CLASS = {name: 1000 - i for i, name in enumerate(CLASS_NAMES)}
@@ -16,16 +19,20 @@ HARD = {"name": "Shirt", "recall": 0.75, "samples": 1000,
                                                                  "count": 60}],
         "taken_for_it": []}
 TRAIN = {"impl": "custom", "device": "cpu", "best_epoch": 9, "best_val_loss": 0.306026,
-         "val_accuracy": 0.891417, "final_val_accuracy": 0.887333, "epochs": 10}
+         "val_accuracy": 0.891417, "final_val_accuracy": 0.887333, "epochs": 10,
+         "seconds_per_epoch": 41.25}  # a timing, as a careless stage might write one
 EXAMPLE = {
     "prepare": {split: {"samples": sum(PER_CLASS.values()), "per_class": dict(sorted(
         PER_CLASS.items()))} for split in ("train", "val", "test")},
     "verify_ops": {"tolerance": 1e-5, "batches": 3, "batch_size": 64, "passed": True,
+                   "failures": [], "device": "cpu", "torch_backend": "oneDNN's kernels",
+                   "grad_rule": "relative error at most max(10 x torch's, 1e-4)",
                    "max_forward_diff": 6.0e-7, "layers": [
                        {"layer": "conv1", "config": "Conv2d(1, 32)", "forward": 6.0e-7,
-                        "grad_input": 1e-6, "float64_error_custom": 2e-4,
-                        "float64_error_torch": 2e-3},
-                       {"layer": "network", "forward": 5e-7, "loss": 1e-7}],
+                        "grad_input": {"custom": 1.5e-7, "torch": 3.5e-7},
+                        "grad_weight": {"custom": 2.9e-6, "torch": 4.8e-6}},
+                       {"layer": "network", "forward": 5e-7,
+                        "grad_conv1_weight": {"custom": 1.9e-6, "torch": 2.8e-3}}],
                    "commutativity": {"input_shape": [1, 100, 100],
                                      "pool": {"layer": "MaxPool2d", "max_abs_diff": 0.0},
                                      "conv": {"layer": "Conv2d", "max_abs_diff": 0.81,
@@ -52,8 +59,21 @@ def report(results: dict | None = None) -> str:
     return build_report(results or EXAMPLE, "../plots", "../timings")
 
 
-def test_the_report_reads_exactly_the_named_results():
-    assert set(RESULTS) == set(EXAMPLE)
+@pytest.mark.parametrize("name", RESULTS)
+def test_every_named_result_is_read(name):
+    # a name in RESULTS makes the report stage require that file: none may be there for nothing
+    with pytest.raises(KeyError):
+        report({k: v for k, v in EXAMPLE.items() if k != name})
+
+
+def test_the_ops_table_renders_what_verify_measures():
+    tiny = Dataset(torch.rand(2, 1, 28, 28), torch.eye(10)[:2], batch_size=2)
+    measured = verify_against_torch(tiny, batches=1, seed=0)
+    measured["commutativity"] = EXAMPLE["verify_ops"]["commutativity"]
+    text = report({**EXAMPLE, "verify_ops": measured})
+    conv2 = next(line for line in text.splitlines() if line.startswith("| `conv2`"))
+    assert conv2.count(" / ") == 3  # grad_input, grad_weight and grad_bias: ours / torch's
+    assert "| `network` | loss, w.r.t. conv3 |" in text and "Verdict: passed" in text
 
 
 def test_tables_follow_class_order_not_the_alphabet():
@@ -73,7 +93,7 @@ def test_every_float_is_rounded_for_reading():
 
 def test_no_timings_in_the_report_but_a_link_to_them():
     text = report()
-    assert "s / epoch" not in text and "seconds_per_epoch" not in text
+    assert "41.25" not in text and "41.2" not in text and "seconds_per_epoch" not in text
     assert "](../timings/)" in text and "![Loss curves](../plots/losses.png)" in text
 
 
@@ -114,3 +134,27 @@ def test_a_search_of_only_the_baseline_says_so():
                                  "trials_pruned": 0, "best_trial": 0, "best_is_baseline": True}}
     assert "ran only its baseline" in report(alone) and "1 trials" not in report(alone)
     assert "Optuna ran 12 trials (9 complete, 3 pruned" in report()
+
+
+def test_findings_follow_the_numbers_of_the_ops_experiments():
+    assert "is exactly zero" in report() and "does not compute what it should" not in report()
+    broken = copy.deepcopy(EXAMPLE)
+    broken["verify_ops"]["commutativity"]["pool"]["max_abs_diff"] = 0.25
+    broken["verify_ops"]["commutativity"]["conv"]["max_abs_diff"] = 0.0
+    text = report(broken)
+    assert "exactly zero" not in text and "differ by up to 0.25: one of our layers" in text
+    assert "happen to agree" in text and "happen to agree" not in report()
+    failed = copy.deepcopy(EXAMPLE)
+    failed["verify_ops"].update(passed=False, failures=["conv1 (Conv2d) grad_weight off by 2e-2"])
+    assert "Verdict: FAILED (conv1 (Conv2d) grad_weight off by 2e-2)" in report(failed)
+
+
+def test_the_backend_named_is_the_one_recorded_on_the_device_used():
+    assert "oneDNN's kernels in PyTorch's" in report() and "on the cpu:" in report()
+    gpu = copy.deepcopy(EXAMPLE)
+    gpu["verify_ops"].update(device="cuda", torch_backend="cuDNN's kernels")
+    for impl in ("train_custom", "train_torch"):
+        gpu[impl] = {**gpu[impl], "device": "cuda"}
+    assert "cuDNN's kernels in PyTorch's" in report(gpu) and "oneDNN" not in report(gpu)
+    elsewhere = {**gpu, "train_torch": {**gpu["train_torch"], "device": "cpu"}}
+    assert "cuDNN" not in report(elsewhere).split("## Training")[1]  # not the device that trained

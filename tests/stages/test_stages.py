@@ -160,6 +160,11 @@ CASES = [
     ("train@custom", write("params.yaml", b"lr: [0.1,\n"), "not valid YAML at line 2"),
     ("train@custom", params(lr=-1, epochs=0, seed=True), "lr: must be greater than 0, got -1; "
                                                           "epochs: must be greater"),
+    # a misspelt key is no stage's: refused by every one, naming the key it resembles
+    *((stage, params(epochz=2), "params.yaml: unknown key 'epochz' (did you mean 'epochs'?)")
+      for stage in ORDER),
+    ("train@custom", params(**{"tune.trails": 3}),
+     "params.yaml: unknown key 'tune.trails' (did you mean 'tune.trials'?)"),
     # a learning rate far too high: the loss grows to ~1e8 while staying finite
     ("train@custom", params(lr=100), "grew past 10x its starting value"),
     # corrupt, foreign or missing files, found before any work

@@ -29,5 +29,8 @@ def commutativity_figure(result: dict[str, Any]) -> Figure:
             ax.set_xticks([])
             ax.set_yticks([])
             fig.colorbar(shown, ax=ax, shrink=0.8)
-    fig.suptitle("ReLU commutes with max-pooling (top) but not with a convolution (bottom)")
+    verb = {name: "does not commute" if float((result[name]["op_then_relu"] - result[name][
+        "relu_then_op"]).abs().max()) else "commutes" for name, _ in ROWS}
+    fig.suptitle(f"On this input, ReLU {verb['pool']} with max-pooling (top) and "
+                 f"{verb['conv']} with a convolution (bottom)")
     return fig

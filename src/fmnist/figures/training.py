@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-COLOURS = {"custom": "tab:orange", "torch": "tab:blue"}
+COLOURS = {"custom": "#4c78a8", "torch": "#f58518"}  # as in the dvc plots templates (.dvc/plots)
 SPLITS = {"train_loss": ("train", "-"), "val_loss": ("val", "--")}
 
 
@@ -36,7 +36,7 @@ def losses_figure(histories: Mapping[str, Mapping[str, list[float]]]) -> Figure:
                      markersize=4, label=f"{split}: custom - torch")
         gap.axhline(0.0, color="gray", linewidth=0.8)
         gap.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
-        gap.set_title("Difference per epoch (float32 summation order)")
+        gap.set_title("Difference per epoch, custom - torch")
         gap.legend()
     for ax in (overlay, gap):
         ax.set_xlabel("epoch")

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from matplotlib.figure import Figure
 
 
-def history_figure(points: Sequence[tuple[int, float, bool]]) -> Figure:
-    """Each trial's (number, validation loss, pruned), and the best complete one so far."""
+def history_figure(points: Sequence[tuple[int, float, bool]], search: str) -> Figure:
+    """Each trial's (number, validation loss, pruned), and the best complete one so far;
+    `search` names the study's sampler and pruner for the title."""
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
     best, running = float("inf"), []
@@ -24,7 +25,7 @@ def history_figure(points: Sequence[tuple[int, float, bool]]) -> Figure:
     ax.scatter([], [], marker="x", color="tab:gray", label="pruned (best reported)")
     ax.set_xlabel("trial")
     ax.set_ylabel("validation loss")
-    ax.set_title("Optuna search (seeded TPE, median pruner)")
+    ax.set_title(f"Optuna search ({search})")
     ax.grid(alpha=0.3)
     ax.legend()
     return fig
