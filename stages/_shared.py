@@ -1,15 +1,18 @@
 """What every stage script shares, the edge between the pipeline's files and the package:
-the command line, params read and validated, inputs read with checks, and one-line errors.
+the command line, params read and validated, inputs read with checks, one-line errors, and the
+trainings' checkpoints (docs/resume.md).
 
 Our errors (bad params, missing, corrupt or foreign files, diverged training, ops that disagree)
-print one `error:` line and exit 1; Ctrl-C prints `error: interrupted` and exits 130. Anything
-else is a bug and keeps its traceback. Stages run from the repository root, as DVC runs them.
+print one `error:` line and exit 1; Ctrl-C prints `error: interrupted (resume with dvc repro)`
+and exits 130. Anything else is a bug and keeps its traceback. Stages run from the repository
+root, as DVC runs them.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import csv
 import hashlib
 import json
@@ -127,7 +130,7 @@ def read_json(path: str | Path) -> Any:
 
 
 def read_curve(live_dir: str | Path, name: str) -> list[float]:
-    """The per-epoch values of metric `name` that LiveLog wrote under `live_dir`."""
+    """The per-epoch values of metric `name` that write_live wrote under `live_dir`."""
     path = require_file(Path(live_dir) / "plots" / "metrics" / f"{name}.tsv")
     try:
         with path.open(newline="", encoding="utf-8") as handle:
@@ -170,7 +173,7 @@ class Checkpoints:
         """Continue `training` from the saved state, if a readable one of this run is there."""
         if not self.path.is_file():
             return
-        fresh = training.state_dict()
+        fresh = copy.deepcopy(training.state_dict())  # state_dicts share the live tensors
         try:
             state = torch.load(self.path, weights_only=True, map_location="cpu")
             if state["key"] != self.key:
@@ -178,8 +181,8 @@ class Checkpoints:
             training.load_state_dict(state["training"])
         except UNREADABLE as err:
             training.load_state_dict(fresh)
-            print(f"warning: {self.path}: unreadable checkpoint skipped ({err}); starting over",
-                  file=sys.stderr, flush=True)
+            print(f"warning: {self.path}: unreadable checkpoint skipped "
+                  f"({type(err).__name__}); starting over", file=sys.stderr, flush=True)
             return
         self.history = list(training.history)
         when = datetime.fromtimestamp(self.path.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")

@@ -157,13 +157,17 @@ def test_other_params_or_inputs_give_another_key_and_clear_removes_every_run(tmp
     assert not (tmp_path / ".checkpoints" / "train@custom").exists()
 
 
-@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated", "foreign"])
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated", "foreign", "mismatched"])
 def test_a_corrupt_or_foreign_checkpoint_is_skipped_with_one_warning(tmp_path, monkeypatch,
                                                                      capsys, content):
     monkeypatch.chdir(tmp_path)
     run = checkpoints(tmp_path)
     if content == "foreign":
         save_torch(run.path, {"key": "another run", "training": {}})
+    elif content == "mismatched":  # loads the weights, then fails: all must be as before
+        model = torch.nn.Linear(4, 3)
+        other = Training(model, torch.optim.SGD(model.parameters(), lr=0.1))  # no generator
+        save_torch(run.path, {"key": run.key, "training": other.state_dict()})
     else:
         run.path.parent.mkdir(parents=True)
         run.path.write_bytes(content)
