@@ -1,36 +1,49 @@
 """What every stage script shares, the edge between the pipeline's files and the package:
-the command line, params read and validated, inputs read with checks, and one-line errors.
+the command line, params read and validated, inputs read with checks, one-line errors, and the
+trainings' checkpoints (docs/resume.md).
 
 Our errors (bad params, missing, corrupt or foreign files, diverged training, ops that disagree)
-print one `error:` line and exit 1; Ctrl-C prints `error: interrupted` and exits 130. Anything
-else is a bug and keeps its traceback. Stages run from the repository root, as DVC runs them.
+print one `error:` line and exit 1; Ctrl-C prints `error: interrupted (resume with dvc repro)`
+and exits 130. Anything else is a bug and keeps its traceback. Stages run from the repository
+root, as DVC runs them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
 import csv
-import itertools
+import hashlib
 import json
-import os
 import pickle
+import shutil
 import sys
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import yaml
 
-from fmnist.atomic import clean_partials
+import fmnist
+from fmnist.atomic import clean_partials, save_torch
 from fmnist.data.splits import Split, check_split
 from fmnist.errors import DataError, FmnistError, ParamError
 from fmnist.params import validate
 
-DVC_YAML = Path("dvc.yaml")
+if TYPE_CHECKING:  # annotations only: most stages train nothing
+    from fmnist.train.fit import Training
+    from fmnist.train.history import EpochResult
 
+REMAKE = "run `dvc repro` to make it"
+# what torch.load raises on a corrupt, truncated or foreign file
+UNREADABLE = (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError,
+              KeyError, TypeError, AttributeError, ImportError)
+CHECKPOINTS = Path(".checkpoints")  # untracked scratch (.gitignore, .dvcignore): docs/resume.md
 INTERRUPTED = 130  # the shell's status for a process ended by SIGINT
 
 
@@ -59,7 +72,7 @@ def run(main: Callable[[], None]) -> None:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         raise SystemExit(1) from None
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        print("error: interrupted (resume with dvc repro)", file=sys.stderr)
         raise SystemExit(INTERRUPTED) from None
 
 
@@ -88,49 +101,11 @@ def load_params(path: Path, keys: Sequence[str]) -> Any:
         raise ParamError(f"{path}: {err}") from None
 
 
-def producer(path: str | Path, dvc_yaml: Path = DVC_YAML) -> str | None:
-    """The dvc.yaml stage whose outputs hold `path` (a matrix stage as `name@item`), if any."""
-    try:
-        stages = yaml.safe_load(dvc_yaml.read_text(encoding="utf-8"))["stages"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
-        return None
-    target = Path(os.path.normpath(path))
-    for name, stage in stages.items():
-        for label, outs in _stage_outputs(name, stage):
-            if any(target == out or out in target.parents for out in outs):
-                return label
-    return None
-
-
-def _stage_outputs(name: str, stage: dict[str, Any]) -> Iterator[tuple[str, list[Path]]]:
-    """(stage label, output paths) of a dvc.yaml stage, once per item of a `matrix`."""
-    entries = [next(iter(e)) if isinstance(e, dict) else e
-               for kind in ("outs", "metrics", "plots") for e in stage.get(kind, [])]
-    matrix = stage.get("matrix") or {}
-    for values in itertools.product(*matrix.values()):
-        item = dict(zip(matrix, values, strict=True))
-        label = name + ("@" + "-".join(map(str, values)) if values else "")
-        paths = []
-        for entry in entries:
-            for key, value in item.items():
-                entry = entry.replace(f"${{item.{key}}}", str(value))
-            paths.append(Path(os.path.normpath(entry)))
-        yield label, paths
-
-
-def _remake(path: Path) -> str:
-    """How to remake `path`: the stage that makes it, as a command."""
-    stage = producer(path)
-    return f"run `dvc repro -f {stage}`" if stage else "remake it with `dvc repro`"
-
-
 def require_file(path: str | Path) -> Path:
-    """`path` if it is a file, else DataError naming the stage that makes it."""
+    """`path` if it is a file, else DataError saying to make it with `dvc repro`."""
     path = Path(path)
     if not path.is_file():
-        stage = producer(path)
-        made = f"; the '{stage}' stage makes it: run `dvc repro {stage}`" if stage else ""
-        raise DataError(f"{path}: not found{made}")
+        raise DataError(f"{path}: not found: {REMAKE}")
     return path
 
 
@@ -139,11 +114,10 @@ def load_torch(path: str | Path) -> Any:
     path = require_file(path)
     try:
         return torch.load(path, weights_only=True, map_location="cpu")
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError,
-            KeyError, TypeError, AttributeError, ImportError) as err:
+    except UNREADABLE as err:
         # never the loader's own advice (weights_only=False runs arbitrary code)
         raise DataError(f"{path}: not produced by this pipeline or corrupt: "
-                        f"{_remake(path)}") from err
+                        f"{REMAKE}") from err
 
 
 def read_json(path: str | Path) -> Any:
@@ -152,11 +126,11 @@ def read_json(path: str | Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataError(f"{path}: not valid JSON ({err}): {_remake(path)}") from err
+        raise DataError(f"{path}: not valid JSON ({err}): {REMAKE}") from err
 
 
 def read_curve(live_dir: str | Path, name: str) -> list[float]:
-    """The per-epoch values of metric `name` that LiveLog wrote under `live_dir`."""
+    """The per-epoch values of metric `name` that write_live wrote under `live_dir`."""
     path = require_file(Path(live_dir) / "plots" / "metrics" / f"{name}.tsv")
     try:
         with path.open(newline="", encoding="utf-8") as handle:
@@ -164,9 +138,64 @@ def read_curve(live_dir: str | Path, name: str) -> list[float]:
         return [float(row[name]) for row in sorted(rows, key=lambda row: int(row["step"]))]
     except (KeyError, ValueError, TypeError, UnicodeDecodeError) as err:
         raise DataError(f"{path}: not a training log with columns step and {name}: "
-                        f"{_remake(path)}") from err
+                        f"{REMAKE}") from err
 
 
 def load_split(path: str | Path) -> Split:
     """A prepared split saved by the prepare stage, checked whole (see `check_split`)."""
     return check_split(load_torch(path), str(path))
+
+
+def run_key(params: Any, inputs: Sequence[Path], extra: Any = None) -> str:
+    """A hash of all that decides a run: its params (and `extra`), its input files and the code
+    (the package and the stage scripts), so that a checkpoint never resumes into another run."""
+    package, stages = Path(fmnist.__file__).parent, Path(__file__).parent
+    code = sorted([*package.rglob("*.py"), *stages.glob("*.py")])
+    digest = hashlib.sha256(f"{params.model_dump_json()} {json.dumps(extra, sort_keys=True)}"
+                            .encode())
+    for path in (*inputs, *code):
+        with path.open("rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()[:16]
+
+
+class Checkpoints:
+    """A run's latest state in `.checkpoints/<stage>/<key>/state.pt`: restored when the stage
+    starts, replaced after each epoch, removed (stale runs' too) once the outputs are written."""
+
+    def __init__(self, stage: str, epochs: int, params: Any, inputs: Sequence[Path],
+                 extra: Any = None) -> None:
+        self.stage, self.epochs, self.key = stage, epochs, run_key(params, inputs, extra)
+        self.path = CHECKPOINTS / stage / self.key / "state.pt"
+        self.history: list[EpochResult] = []  # of the run so far, restored epochs included
+
+    def restore(self, training: Training) -> None:
+        """Continue `training` from the saved state, if a readable one of this run is there."""
+        if not self.path.is_file():
+            return
+        fresh = copy.deepcopy(training.state_dict())  # state_dicts share the live tensors
+        try:
+            state = torch.load(self.path, weights_only=True, map_location="cpu")
+            if state["key"] != self.key:
+                raise ValueError(f"a checkpoint of run {state['key']}")
+            training.load_state_dict(state["training"])
+        except UNREADABLE as err:
+            training.load_state_dict(fresh)
+            print(f"warning: {self.path}: unreadable checkpoint skipped "
+                  f"({type(err).__name__}); starting over", file=sys.stderr, flush=True)
+            return
+        self.history = list(training.history)
+        when = datetime.fromtimestamp(self.path.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
+        print(f"{self.stage}: resuming from epoch {training.epoch + 1} of {self.epochs} "
+              f"(checkpoint of {when})", flush=True)
+
+    def store(self, training: Training) -> None:
+        """Replace the saved state with `training`'s, atomically."""
+        self.history = list(training.history)
+        save_torch(self.path, {"key": self.key, "training": training.state_dict()})
+
+    def clear(self) -> None:
+        """Remove the stage's checkpoints, those of runs with other params too."""
+        shutil.rmtree(CHECKPOINTS / self.stage, ignore_errors=True)
+        with contextlib.suppress(OSError):  # other stages' checkpoints still there: keep it
+            CHECKPOINTS.rmdir()

@@ -7,7 +7,7 @@ from fmnist.runtime import resolve_device, seed_everything, use_determinism
 from fmnist.train.fit import fit
 from fmnist.train.history import summarize, timings
 
-from _shared import load_params, load_split, parse, run
+from _shared import Checkpoints, load_params, load_split, parse, run
 
 PARAMS = ("lr", "momentum", "epochs", "batch_size", "seed", "device", "deterministic",
           "same_init")
@@ -21,18 +21,20 @@ def main() -> None:
     train, val = load_split(args.train), load_split(args.val)
     device = resolve_device(p.device)
     mode = use_determinism(p.deterministic, device)
+    checkpoints = Checkpoints(f"train@{args.impl}", p.epochs, p, [args.train, args.val])
 
-    model = initial_network(args.impl, p.seed, p.same_init)
-    with atomic.LiveLog(args.live) as log:
-        best, _, _ = fit(model, p.epochs, Dataset(train["x"], train["y"], p.batch_size),
-                         Dataset(val["x"], val["y"], p.batch_size), lr=p.lr, momentum=p.momentum,
-                         generator=seed_everything(p.seed), device=device, on_epoch=log)
-    summary = summarize(log.results)
+    model = initial_network(args.impl, p.seed, p.same_init).to(device)
+    best, _, _ = fit(model, p.epochs, Dataset(train["x"], train["y"], p.batch_size),
+                     Dataset(val["x"], val["y"], p.batch_size), lr=p.lr, momentum=p.momentum,
+                     generator=seed_everything(p.seed), checkpoint=checkpoints)
+    summary = summarize(checkpoints.history)
     atomic.save_torch(args.model, network_state(best, args.impl))
+    atomic.write_live(args.live, checkpoints.history)
     atomic.write_json(args.metrics, {args.impl: {"val_loss": summary["best_val_loss"]}})
     atomic.write_json(args.details, {"impl": args.impl, "device": str(device), "determinism": mode,
                                      **summary})
-    atomic.write_json(args.timings, timings(log.results))
+    atomic.write_json(args.timings, timings(checkpoints.history))
+    checkpoints.clear()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from fmnist.train.recipe import train_final
 from fmnist.tune.search import best_trial, describe, summary, trial_history, work
 from fmnist.tune.space import configs_from
 
-from _shared import parse, run
+from _shared import Checkpoints, parse, run
 
 
 def main() -> None:
@@ -28,17 +28,21 @@ def main() -> None:
     samples = len(t.train["y"]) + (len(t.val["y"]) if tp.final_data == "train+val" else 0)
     print(f"retraining trial {best.number} on {tp.final_data} ({samples} samples), "
           f"{tp.final_epochs} epochs: {arch}, {config}")
-    with atomic.LiveLog(args.live) as log:
-        model = train_final(arch, config, tp.final_epochs, (t.train, t.val), tp.final_data,
-                            tta=tp.tta, seed=t.params.seed, shift=tp.shift, bf16=t.bf16,
-                            device=t.device, on_epoch=log)
-    details = summary(t.study, best, model.config, config, log.results, tp.final_data)
+    # the winner's params are part of what decides the final run: part of its key too
+    checkpoints = Checkpoints("tune", tp.final_epochs, t.params, [args.train, args.val],
+                              extra=best.params)
+    model = train_final(arch, config, tp.final_epochs, (t.train, t.val), tp.final_data,
+                        tta=tp.tta, seed=t.params.seed, shift=tp.shift, bf16=t.bf16,
+                        device=t.device, checkpoint=checkpoints)
+    details = summary(t.study, best, model.config, config, checkpoints.history, tp.final_data)
     atomic.save_torch(args.model, tuned_state(model))
+    atomic.write_live(args.live, checkpoints.history)
     atomic.write_json(args.metrics, {"tuned": {"search_val_acc": details["search_val_accuracy"]}})
     atomic.write_json(args.details, {"device": str(t.device), "bf16": t.bf16, **details})
     search = f"{type(t.study.sampler).__name__}, {type(t.study.pruner).__name__}"  # as it ran
     atomic.save_figure(args.figure, history_figure(trial_history(t.study), search))
-    atomic.write_json(args.timings, timings(log.results))
+    atomic.write_json(args.timings, timings(checkpoints.history))
+    checkpoints.clear()
 
 
 if __name__ == "__main__":

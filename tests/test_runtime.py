@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from fmnist.runtime import choose_bf16, resolve_device, seed_everything, use_determinism
+from fmnist.runtime import (
+    choose_bf16,
+        resolve_device,
+    seed_everything,
+    use_determinism,
+)
 
 
 def test_resolve_device():
@@ -26,8 +31,14 @@ def test_cuda_without_cuda_says_so(name):
 def test_choose_bf16_says_why():
     assert choose_bf16("fp32", torch.device("cpu")) == (False, "fp32, as requested")
     assert choose_bf16("bf16", torch.device("cpu"))[0] is True
+    # auto follows the CPU's own report of native bfloat16 instructions, whichever way it goes
+    caps = torch.cpu.get_capabilities()
+    native = bool(caps.get("amx_bf16") or caps.get("avx512_bf16"))
     use, why = choose_bf16("auto", torch.device("cpu"))
-    assert why.startswith("bf16: auto" if use else "fp32: auto") and "CPU" in why
+    assert use is native
+    assert why == ("bf16: auto, and this CPU has bfloat16 instructions (AMX or AVX-512 BF16)"
+                   if native else
+                   "fp32: auto, and this CPU has no bfloat16 instructions (float32 fallback)")
     with pytest.raises(ValueError, match="precision must be one of auto, bf16, fp32"):
         choose_bf16("fp16", torch.device("cpu"))
 

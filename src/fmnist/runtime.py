@@ -40,7 +40,9 @@ def choose_bf16(precision: str, device: torch.device) -> tuple[bool, str]:
         if torch.cuda.is_bf16_supported():
             return True, "bf16: auto, and this GPU has bfloat16 kernels"
         return False, "fp32: auto, and this GPU lacks bfloat16 kernels"
-    if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    capabilities = torch.cpu.get_capabilities()  # native bfloat16: AMX or AVX-512 BF16
+    if torch.backends.mkldnn.is_available() and (capabilities.get("amx_bf16", False)
+                                                 or capabilities.get("avx512_bf16", False)):
         return True, "bf16: auto, and this CPU has bfloat16 instructions (AMX or AVX-512 BF16)"
     return False, "fp32: auto, and this CPU has no bfloat16 instructions (float32 fallback)"
 

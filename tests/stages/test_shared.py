@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import pickle
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-from fmnist.atomic import LiveLog, partial_path, save_torch
+from fmnist.atomic import partial_path, save_torch, write_live
 from fmnist.errors import DataError, TrainingError
+from fmnist.params import validate
+from fmnist.train.fit import Training
 from fmnist.train.history import EpochResult
 
 import _shared
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def exit_code(main, capsys) -> tuple[int, str]:
@@ -39,7 +38,8 @@ def test_ctrl_c_is_one_line_and_exit_130(capsys):
     def main() -> None:
         raise KeyboardInterrupt
 
-    assert exit_code(main, capsys) == (_shared.INTERRUPTED, "error: interrupted\n")
+    assert exit_code(main, capsys) == (_shared.INTERRUPTED,
+                                       "error: interrupted (resume with dvc repro)\n")
 
 
 def test_bugs_keep_their_traceback():
@@ -66,29 +66,9 @@ def test_parse_requires_every_path_and_removes_stale_partials(tmp_path, monkeypa
     assert "the following arguments are required: --out" in capsys.readouterr().err
 
 
-@pytest.fixture
-def in_repo(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run from the repository root, where dvc.yaml is, as DVC runs the stages."""
-    monkeypatch.chdir(ROOT)
-
-
-@pytest.mark.parametrize(("path", "stage"), [
-    ("data/prepared/train.pt", "prepare"), ("data/prepared", "prepare"),
-    ("models/custom.pt", "train@custom"), ("models/torch.pt", "train@torch"),
-    ("models/tuned.pt", "tune"), ("results/live/torch/plots/metrics/val_loss.tsv", "train@torch"),
-    ("metrics/verify_ops.json", "verify_ops"), ("results/test.json", "evaluate"),
-    ("params.yaml", None), ("data/prepared_other.pt", None)])
-def test_producer_reads_dvc_yaml(in_repo, path, stage):
-    assert _shared.producer(path) == stage
-
-
-def test_missing_input_names_the_stage_that_makes_it(in_repo, tmp_path):
-    missing = "results/live/tuned/absent.tsv"  # inside an output of the tune stage
-    with pytest.raises(DataError, match=rf"^{missing}: not found; the 'tune' stage makes it: "
-                                        r"run `dvc repro tune`$"):
-        _shared.require_file(missing)
-    with pytest.raises(DataError, match=r"x\.pt: not found$"):
-        _shared.require_file(tmp_path / "x.pt")  # made by no stage: nothing to suggest
+def test_a_missing_input_says_to_run_dvc_repro(tmp_path):
+    with pytest.raises(DataError, match=r"x\.pt: not found: run `dvc repro` to make it$"):
+        _shared.require_file(tmp_path / "x.pt")
 
 
 @pytest.mark.parametrize("content", [b"garbage", b"", pickle.dumps({"x": 1}),
@@ -122,9 +102,8 @@ def test_load_split_checks_the_content(tmp_path):
 
 
 def test_read_curve_and_read_json(tmp_path):
-    with LiveLog(tmp_path / "live") as log:
-        log(EpochResult(2, 0.5, 0.85, 0.75, 3.0, 0.01))
-        log(EpochResult(1, 0.9, 0.8, 0.7, 2.0, 0.01))
+    write_live(tmp_path / "live", [EpochResult(2, 0.5, 0.85, 0.75, 3.0, 0.01),
+                                    EpochResult(1, 0.9, 0.8, 0.7, 2.0, 0.01)])
     assert _shared.read_curve(tmp_path / "live", "val_loss") == [0.8, 0.85]  # by step
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
@@ -134,3 +113,67 @@ def test_read_curve_and_read_json(tmp_path):
     tsv.write_text("step\tother\n1\t2\n")
     with pytest.raises(DataError, match="not a training log with columns step and val_loss"):
         _shared.read_curve(tmp_path / "live", "val_loss")
+
+
+def training() -> Training:
+    model = torch.nn.Linear(4, 3)
+    return Training(model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+                    torch.Generator().manual_seed(0))
+
+
+def checkpoints(tmp_path, lr: float = 0.1) -> _shared.Checkpoints:
+    data = tmp_path / "train.pt"
+    if not data.exists():
+        data.write_bytes(b"the input")
+    return _shared.Checkpoints("train@custom", 3, validate({"lr": lr}, ["lr"]), [data])
+
+
+def test_a_checkpoint_restores_the_whole_state_and_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    saved, run = training(), checkpoints(tmp_path)
+    saved.history.append(EpochResult(1, 0.9, 0.8, 0.7, 2.0, 0.1))
+    saved.generator.manual_seed(5)
+    run.store(saved)
+    assert (tmp_path / run.path).parent.parent == tmp_path / ".checkpoints" / "train@custom"
+    restored = training()
+    checkpoints(tmp_path).restore(restored)
+    assert restored.epoch == 1 and restored.history == saved.history
+    assert torch.equal(restored.model.weight, saved.model.weight)
+    assert torch.equal(restored.generator.get_state(), saved.generator.get_state())
+    assert capsys.readouterr().out.startswith("train@custom: resuming from epoch 2 of 3 "
+                                              "(checkpoint of ")
+
+
+def test_other_params_or_inputs_give_another_key_and_clear_removes_every_run(tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = checkpoints(tmp_path)
+    assert checkpoints(tmp_path, lr=0.2).key != first.key
+    (tmp_path / "train.pt").write_bytes(b"another input")
+    assert checkpoints(tmp_path).key != first.key
+    first.store(training())
+    checkpoints(tmp_path).store(training())
+    checkpoints(tmp_path).clear()
+    assert not (tmp_path / ".checkpoints" / "train@custom").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated", "foreign", "mismatched"])
+def test_a_corrupt_or_foreign_checkpoint_is_skipped_with_one_warning(tmp_path, monkeypatch,
+                                                                     capsys, content):
+    monkeypatch.chdir(tmp_path)
+    run = checkpoints(tmp_path)
+    if content == "foreign":
+        save_torch(run.path, {"key": "another run", "training": {}})
+    elif content == "mismatched":  # loads the weights, then fails: all must be as before
+        model = torch.nn.Linear(4, 3)
+        other = Training(model, torch.optim.SGD(model.parameters(), lr=0.1))  # no generator
+        save_torch(run.path, {"key": run.key, "training": other.state_dict()})
+    else:
+        run.path.parent.mkdir(parents=True)
+        run.path.write_bytes(content)
+    fresh = training()
+    before = fresh.model.weight.clone()
+    run.restore(fresh)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"warning: {run.path}: unreadable checkpoint")
+    assert fresh.epoch == 0 and torch.equal(fresh.model.weight, before)

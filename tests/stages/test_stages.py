@@ -58,9 +58,10 @@ def run(workspace: Path, stage: str, **kwargs: object) -> subprocess.CompletedPr
 
 
 def snapshot(workspace: Path) -> dict[str, bytes]:
-    """Every file's bytes, but the params file and temporary names."""
+    """Every file's bytes, but the params file, temporary names and checkpoints."""
     return {str(p.relative_to(workspace)): p.read_bytes() for p in workspace.rglob("*")
-            if p.is_file() and PARTIAL not in p.name and p.name != "params.yaml"}
+            if p.is_file() and PARTIAL not in p.name and p.name != "params.yaml"
+            and ".checkpoints" not in p.parts}
 
 
 def set_params(workspace: Path, **changes: object) -> None:
@@ -169,7 +170,7 @@ CASES = [
     ("train@custom", params(lr=100), "grew past 10x its starting value"),
     # corrupt, foreign or missing files, found before any work
     ("train@custom", write(TRAIN, b"garbage"), f"{TRAIN}: not produced by this pipeline or "
-                                               "corrupt: run `dvc repro -f prepare`"),
+                                               "corrupt: run `dvc repro` to make it"),
     ("verify_ops", write(TRAIN, lambda b: b[: len(b) // 2]), "not produced by this pipeline"),
     ("train@torch", split(TRAIN, x=torch.rand(96, 3, 28, 28)), "images 'x' must be float32 [N, 1,"),
     ("tune", split(TRAIN, x=torch.rand(96, 1, 32, 32)), "got torch.float32 [96, 1, 32, 32]"),
@@ -182,20 +183,19 @@ CASES = [
     ("train@custom", split(TRAIN, x=torch.full((96, 1, 28, 28), float("nan"))),
      "images 'x' hold NaN or infinite values"),
     ("train@torch", split(TRAIN, y=torch.zeros(96, 10)), "labels 'y' must be one-hot rows"),
-    ("evaluate", delete("models/tuned.pt"), "models/tuned.pt: not found; the 'tune' stage makes "
-                                            "it: run `dvc repro tune`"),
+    ("evaluate", delete("models/tuned.pt"), "models/tuned.pt: not found: run `dvc repro`"),
     ("evaluate", write("models/custom.pt", b"\x80\x02garbage"), "models/custom.pt: not produced"),
     ("evaluate", write("models/tuned.pt", lambda _: (ROOT / "dvc.yaml").read_bytes()),
-     "models/tuned.pt: not produced by this pipeline or corrupt: run `dvc repro -f tune`"),
-    ("train@custom", delete("data/prepared/val.pt"), "data/prepared/val.pt: not found; the "
-                                                      "'prepare' stage makes it"),
+     "models/tuned.pt: not produced by this pipeline or corrupt: run `dvc repro` to make it"),
+    ("train@custom", delete("data/prepared/val.pt"), "data/prepared/val.pt: not found: run "
+                                                      "`dvc repro` to make it"),
     ("prepare", write("data/raw/train-images-idx3-ubyte.gz", lambda b: corrupt(b, "deflate")),
      "train-images-idx3-ubyte.gz: corrupt gzip"),
     ("prepare", write("data/raw/t10k-labels-idx1-ubyte.gz", lambda b: corrupt(b, "crc")),
      "t10k-labels-idx1-ubyte.gz: corrupt gzip"),
     ("fetch", bad_mirror, "broken: not gzip"),
     ("compare", delete("results/live/torch/plots/metrics/val_loss.tsv"),
-     "val_loss.tsv: not found; the 'train@torch' stage makes it"),
+     "val_loss.tsv: not found: run `dvc repro` to make it"),
     ("report", write("results/test.json", b"{not json"), "results/test.json: not valid JSON"),
 ]
 
@@ -231,32 +231,19 @@ def as_in_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def test_ctrl_c_is_one_line_exit_130_and_leaves_no_log_behind(workspace):
+def test_ctrl_c_is_one_line_exit_130_and_keeps_the_checkpoint_to_resume_from(workspace):
     set_params(workspace, epochs=50)
     before = snapshot(workspace)
     process = subprocess.Popen(COMMANDS["train@custom"], cwd=workspace, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                preexec_fn=as_in_a_terminal)
-    wait_for(workspace / "results" / "live" / f".custom{PARTIAL}")  # training has started
+    checkpoints = workspace / ".checkpoints" / "train@custom"
+    wait_for(checkpoints)  # an epoch is done
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130
     assert [line for line in stderr.splitlines() if line.startswith("error:")] == [
-        "error: interrupted"]
+        "error: interrupted (resume with dvc repro)"]
     assert "Traceback" not in stderr
-    assert snapshot(workspace) == before
-    assert not list(workspace.rglob(f"*{PARTIAL}"))  # the half-written log is gone
-
-
-def test_a_killed_run_leaves_a_partial_that_the_next_run_removes(workspace):
-    set_params(workspace, epochs=50)
-    process = subprocess.Popen(COMMANDS["train@custom"], cwd=workspace,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    partial = workspace / "results" / "live" / f".custom{PARTIAL}"
-    wait_for(partial)
-    process.kill()  # SIGKILL: no chance to clean up
-    process.wait(timeout=60)
-    assert partial.exists()
-    set_params(workspace, epochs=1)
-    assert run(workspace, "train@custom").returncode == 0
-    assert not list(workspace.rglob(f"*{PARTIAL}"))
+    assert snapshot(workspace) == before  # no output touched
+    assert list(checkpoints.glob("*/state.pt"))

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fmnist.train.augment import Compose, FlipShift, RandomErasing
+from fmnist.train.augment import FlipShift, RandomErasing
 
 
 def test_flipshift_is_a_seeded_mirror_and_shift():
@@ -39,7 +39,3 @@ def test_random_erasing_probability_and_bad_arguments():
     with pytest.raises(ValueError, match="RandomErasing"):
         RandomErasing(p=1.5)
 
-
-def test_compose_applies_steps_in_order():
-    steps = Compose(lambda x: x + 1, lambda x: x * 2)
-    assert torch.equal(steps(torch.zeros(2)), torch.full((2,), 2.0))

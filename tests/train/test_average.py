@@ -4,9 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from fmnist.data.dataset import Dataset
 from fmnist.train.average import EMA
-from fmnist.train.fit import evaluate, fit
 
 
 def test_the_average_follows_its_formula_with_warm_up():
@@ -31,15 +29,18 @@ def test_bad_decay():
         EMA(nn.Linear(1, 1), decay=1.0)
 
 
-def test_fit_validates_and_returns_the_average():
-    torch.manual_seed(0)
-    x = torch.randn(200, 4)
-    y = torch.nn.functional.one_hot((x[:, 0] > 0).long(), 3).float()
-    data = Dataset(x, y, 20)
-    model = nn.Linear(4, 3)
-    average = EMA(model, decay=0.9)
-    best, _, val_losses = fit(model, 3, data, data, lr=0.1, average=average,
-                              label_smoothing=0.1, progress=False)
-    assert evaluate(best, data)[0] == pytest.approx(min(val_losses), rel=1e-6)
-    assert not torch.equal(best.weight, model.weight)  # the average, not the raw weights
-    assert best.weight.requires_grad  # a model to train further, as fit's other results
+def test_an_average_restored_from_its_state_continues_as_the_original():
+    model = nn.Linear(3, 2)
+    first, second = EMA(model, decay=0.9), EMA(model, decay=0.9)
+    for _ in range(3):
+        with torch.no_grad():
+            model.weight.add_(1.0)
+        first.update()
+    second.load_state_dict(first.state_dict())
+    assert second.steps == 3
+    with torch.no_grad():
+        model.weight.mul_(-2.0)
+    first.update()
+    second.update()  # the same warm-up step: decay of step 4, not of step 1
+    assert torch.equal(first.model.weight, second.model.weight)
+    assert torch.equal(second.model.bias, model.bias)  # the bias never moved: nor did its average

@@ -12,7 +12,6 @@ from fmnist.errors import DataError
 
 ArrayLike = TypeVar("ArrayLike", np.ndarray, torch.Tensor)
 Split = dict[str, torch.Tensor]  # {"x": float32 [N, 1, 28, 28] in [0, 1], "y": one-hot [N, 10]}
-SPLITS = ("train", "val", "test")
 
 
 def to_tensors(images: np.ndarray, labels: np.ndarray) -> Split:

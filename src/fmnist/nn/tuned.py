@@ -21,14 +21,14 @@ class TunedConfig:
     tta: str = "flip"           # test-time views averaged in eval mode: one of TTA
 
     def __post_init__(self) -> None:
-        if self.width < 1 or not 0.0 <= self.dropout < 1.0 or self.tta not in TTA:
+        if self.width < 1 or not 0.0 <= self.dropout < 1.0 or self.tta not in ("none", *TTA):
             raise ValueError(f"TunedConfig: need width >= 1, 0 <= dropout < 1 and tta in "
-                             f"{tuple(TTA)}, got width={self.width}, dropout={self.dropout}, "
+                             f"{('none', *TTA)}, got width={self.width}, dropout={self.dropout}, "
                              f"tta={self.tta!r}")
 
 
-# (dy, dx) shifts of each test-time view set, each view also mirrored except for "none"
-TTA = {"none": [(0, 0)], "flip": [(0, 0)], "shift": [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]}
+# (dy, dx) shifts of each test-time view set, each view also mirrored ("none": the image alone)
+TTA = {"flip": [(0, 0)], "shift": [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]}
 
 
 def _shifted(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:

@@ -70,15 +70,3 @@ class RandomErasing:
         noise = torch.rand(x.shape, generator=g)
         return torch.where(mask[:, None].to(x.device), noise.to(x.device, x.dtype), x)
 
-
-class Compose:
-    """Apply augmentations in order."""
-
-    def __init__(self, *steps: object) -> None:
-        self.steps = steps
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Each step's output feeds the next."""
-        for step in self.steps:
-            x = step(x)
-        return x

@@ -12,27 +12,31 @@ import torch
 from torch import nn
 
 
-class EMA:
+class EMA(nn.Module):
     """`model` averaged after every optimizer step: avg <- d * avg + (1 - d) * weights.
 
     The decay warms up as min(decay, (1 + t) / (10 + t)), so the first steps, far from any
-    minimum, fade quickly. Batch-norm statistics are averaged the same way.
+    minimum, fade quickly. Batch-norm statistics are averaged the same way. A module, so that its
+    `state_dict` holds the average and the step count t.
     """
 
     def __init__(self, model: nn.Module, decay: float = 0.999) -> None:
         if not 0.0 < decay < 1.0:
             raise ValueError(f"EMA: decay must be in (0, 1), got {decay}")
-        self.decay, self.steps = decay, 0
+        super().__init__()
+        self.decay = decay
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
-        self._sources = _floats(model)
-        self._targets = _floats(self.model)
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+        self._pairs = list(zip(_floats(self.model), _floats(model), strict=True))
 
     @torch.no_grad()
     def update(self) -> None:
         """Move the average one step towards the current weights."""
         self.steps += 1
-        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
-        torch._foreach_lerp_(self._targets, self._sources, 1 - decay)
+        t = int(self.steps)
+        decay = min(self.decay, (1 + t) / (10 + t))
+        for average, current in self._pairs:
+            average.lerp_(current, 1 - decay)
 
 
 def _floats(model: nn.Module) -> list[torch.Tensor]:

@@ -1,4 +1,5 @@
-"""`fit`: SGD with per-epoch validation, best-epoch selection and a divergence check; evaluation."""
+"""`fit`: SGD with per-epoch validation, best-epoch selection and a divergence check, on a
+training state that can be saved and restored between epochs; evaluation."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -30,68 +31,114 @@ DIVERGENCE_FACTOR = 10.0
 M = TypeVar("M", bound=nn.Module)
 
 
-class _DivergenceCheck:
-    """Raises TrainingError once a loss is NaN, infinite or DIVERGENCE_FACTOR x the first one."""
+@dataclass
+class Training:
+    """A run between epochs, all in one place: what trains one batch (`step`), the data order's
+    generator (None: torch's), the results so far, the kept weights, the divergence yardstick."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
-        self.optimizer = optimizer
-        self.start: float | None = None
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator | None = None
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None  # stepped once per batch
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+    label_smoothing: float = 0.0
+    average: EMA | None = None
+    history: list[EpochResult] = field(default_factory=list)
+    best: dict[str, torch.Tensor] | None = None
+    first_loss: float | None = None
 
-    def first(self, loss: float) -> None:
-        """Record the first batch's loss, the yardstick of later ones."""
-        self.start = loss
-        self(loss, "training", 1)
+    @property
+    def epoch(self) -> int:
+        """Epochs done."""
+        return len(self.history)
 
-    def __call__(self, loss: float, which: str, epoch: int) -> None:
-        """Check one running loss of `which` ('training' or 'validation') at `epoch`."""
-        lr = _current_lr(self.optimizer)
-        if not math.isfinite(loss):
-            raise TrainingError(f"epoch {epoch}: {which} loss became {loss} at lr={lr:g}: "
-                                "training diverged; lower the learning rate")
-        if which == "training" and self.start and loss > DIVERGENCE_FACTOR * self.start:
-            raise TrainingError(
-                f"epoch {epoch}: training loss {loss:.3g} grew past {DIVERGENCE_FACTOR:g}x its "
-                f"starting value {self.start:.3g} at lr={lr:g}: training diverged; lower the "
-                "learning rate")
+    @property
+    def validated(self) -> nn.Module:
+        """The network that is validated and kept: the weight average, if there is one."""
+        return self.model if self.average is None else self.average.model
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Train on batch (x, y); return its mean loss, still on the device."""
+        if self.augment is not None:
+            x = self.augment(x)
+        loss = F.cross_entropy(self.model(x), y, label_smoothing=self.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        if self.average is not None:
+            self.average.update()
+        return loss.detach()
+
+    def state_dict(self) -> dict[str, Any]:
+        """All that decides the rest of the run, random generators included, as tensors and
+        plain values (a weights_only torch.load reads them back)."""
+        parts = {name: part.state_dict() for name, part in self._parts().items()}
+        return {**parts, "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "generator": None if self.generator is None else self.generator.get_state(),
+                "history": [asdict(r) for r in self.history], "best": self.best,
+                "first_loss": self.first_loss}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from what `state_dict` returned."""
+        for name, part in self._parts().items():
+            part.load_state_dict(state[name])
+        torch.set_rng_state(state["rng"])
+        if state["cuda_rng"]:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        if self.generator is not None:
+            self.generator.set_state(state["generator"])
+        self.history = [EpochResult(**r) for r in state["history"]]
+        self.best, self.first_loss = state["best"], state["first_loss"]
+
+    def result(self, was_training: bool = True) -> tuple[nn.Module, list[float], list[float]]:
+        """A copy of the validated network holding the kept weights, and the per-epoch losses."""
+        kept = copy.deepcopy(self.validated).train(was_training).requires_grad_(True)
+        kept.load_state_dict(self.best)
+        return kept, [r.train_loss for r in self.history], [r.val_loss for r in self.history]
+
+    def _parts(self) -> dict[str, Any]:
+        """The parts with a state of their own."""
+        parts = {"model": self.model, "optimizer": self.optimizer, "scheduler": self.scheduler,
+                 "average": self.average}
+        return {name: part for name, part in parts.items() if part is not None}
 
 
-def fit(
-    model: M,
-    number_of_epochs: int,
-    training_set: Dataset,
-    validation_set: Dataset,
-    *,
-    lr: float = 0.01,
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
-    generator: torch.Generator | None = None,
-    device: torch.device | str | None = None,
-    optimizer: torch.optim.Optimizer | None = None,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-    on_epoch: Callable[[EpochResult], None] | None = None,
-    progress: bool = True,
-    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    label_smoothing: float = 0.0,
-    average: EMA | None = None,
-    keep: str = "best",
-    validate_every: int = 1,
-) -> tuple[M, list[float], list[float]]:
-    """Train `model` in place; return a copy with the lowest-validation-loss epoch's weights.
+class Checkpoint(Protocol):
+    """Where a training's state goes after each epoch and comes back from (the stage's files)."""
 
-    Losses are cross-entropy means over samples, one per epoch. `optimizer` replaces the default
-    SGD(lr, momentum, weight_decay), whose three arguments are then ignored; `scheduler` is stepped
-    once per batch. `device=None` keeps the model where it is. `label_smoothing` softens the
-    training targets (validation losses stay plain cross-entropy). With `average`, an EMA of
-    `model` updated after each step, the average is what gets validated and returned.
-    `keep="last"` returns the last epoch's weights instead of the best one's (for a schedule
-    that anneals to zero, where the end is the point, or when validation data was trained on).
-    `validate_every=k` validates only every k-th epoch and the last one; the others report NaN
-    validation figures and cannot be kept (k = the number of epochs: validate once, at the end,
-    as when the validation data is trained on and its figures say nothing along the way).
-    Exceptions from `on_epoch` (e.g. optuna.TrialPruned) propagate. Raises TrainingError when a
-    loss becomes NaN or infinite, or the running training loss grows past DIVERGENCE_FACTOR
-    times the first batch's.
-    """
+    def restore(self, training: Training) -> None:
+        """Load the latest saved state into `training`, if there is one."""
+
+    def store(self, training: Training) -> None:
+        """Keep `training`'s state after an epoch."""
+
+
+def fit(model: M, number_of_epochs: int, training_set: Dataset, validation_set: Dataset, *,
+        lr: float = 0.01, momentum: float = 0.9, generator: torch.Generator | None = None,
+        checkpoint: Checkpoint | None = None) -> tuple[M, list[float], list[float]]:
+    """Train `model` in place (on its device) with SGD; return a copy holding the weights of the
+    epoch of lowest validation loss, and the per-epoch mean training and validation losses.
+    `generator` draws the data order; `checkpoint` resumes the run and keeps it after each epoch."""
+    training = Training(model, torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum),
+                        generator)
+    if checkpoint is not None:
+        checkpoint.restore(training)
+    run(training, number_of_epochs, training_set, validation_set, checkpoint=checkpoint)
+    return training.result(model.training)  # type: ignore[return-value]
+
+
+def run(training: Training, number_of_epochs: int, training_set: Dataset,
+        validation_set: Dataset, *, keep: str = "best", validate_every: int = 1,
+        on_epoch: Callable[[EpochResult], None] | None = None, progress: bool = True,
+        checkpoint: Checkpoint | None = None) -> None:
+    """Run `training` from its next epoch to `number_of_epochs`: each one shuffles, steps
+    through the batches, validates (every `validate_every`-th and the last), updates the kept
+    weights (the best so far, or the last: `keep`), calls `on_epoch` (its exceptions, such as
+    optuna.TrialPruned, propagate), saves the checkpoint. TrainingError when a loss becomes NaN
+    or infinite, or the running training loss grows past DIVERGENCE_FACTOR times the first's."""
     _check_count("number_of_epochs", number_of_epochs)
     _check_count("validate_every", validate_every)
     if keep not in ("best", "last"):
@@ -99,59 +146,45 @@ def fit(
     for name, data in (("training_set", training_set), ("validation_set", validation_set)):
         if data.num_samples == 0:
             raise ValueError(f"fit: {name} is empty")
-
-    device = _model_device(model) if device is None else torch.device(device)
-    model.to(device)
+    model, validated = training.model, training.validated
+    device = _model_device(model)
     # Copy the data to the device once; the moved datasets also keep the callers' order untouched.
     train_data, val_data = training_set.to(device), validation_set.to(device)
-    if optimizer is None:
-        optimizer = torch.optim.SGD(
-            model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-
     was_training = model.training
-    diverged = _DivergenceCheck(optimizer)
-    training_losses: list[float] = []
-    validation_losses: list[float] = []
-    validated = model if average is None else average.model
-    best_loss, best_state = math.inf, _snapshot(validated)
-    bars = Progress(number_of_epochs, len(train_data), enabled=progress)
+    # keep="last" is the refit that trains on its validation data: its val figures mean nothing
+    bars = Progress(number_of_epochs, len(train_data), enabled=progress, validation=keep == "best")
     try:
-        for epoch in range(1, number_of_epochs + 1):
+        for epoch in range(training.epoch + 1, number_of_epochs + 1):
             start = time.perf_counter()
-            train_data.shuffle(generator)
+            train_data.shuffle(training.generator)
             with bars.epoch(epoch):
-                train_loss = _train_epoch(model, train_data, _Step(
-                    optimizer, scheduler, augment, label_smoothing, average), bars, epoch, diverged)
+                train_loss = _train_epoch(training, train_data, bars, epoch)
                 val_loss = val_accuracy = math.nan
                 figures = {"loss": f"{train_loss:.4f}"}
                 if epoch % validate_every == 0 or epoch == number_of_epochs:
                     val_loss, val_accuracy = evaluate(validated, val_data, device)
-                    diverged(val_loss, "validation", epoch)
+                    _check_loss(training, val_loss, "validation", epoch)
                     figures.update(val_loss=f"{val_loss:.4f}", val_acc=f"{val_accuracy:.4f}")
                 seconds = time.perf_counter() - start
                 bars.show(**figures, s=f"{seconds:.1f}")
-            training_losses.append(train_loss)
-            validation_losses.append(val_loss)
-            if keep == "last" and epoch == number_of_epochs:
-                best_state = _snapshot(validated)
-            elif keep == "best" and val_loss < best_loss:  # strict: ties keep the earliest
-                best_loss, best_state = val_loss, _snapshot(validated)
+            kept = min([math.inf, *(r.val_loss for r in training.history if r.val_loss < math.inf)])
+            # strict <: ties keep the earliest; NaN (not validated) < x is False
+            if epoch == number_of_epochs if keep == "last" else val_loss < kept:
+                training.best = {k: v.detach().clone() for k, v in validated.state_dict().items()}
+            training.history.append(EpochResult(epoch, train_loss, val_loss, val_accuracy,
+                                                seconds, _current_lr(training.optimizer)))
             if on_epoch is not None:
-                on_epoch(EpochResult(epoch, train_loss, val_loss, val_accuracy, seconds,
-                                     _current_lr(optimizer)))
+                on_epoch(training.history[-1])
+            if checkpoint is not None:
+                checkpoint.store(training)
     finally:
         model.train(was_training)
         bars.close()
 
-    best_model = copy.deepcopy(validated).train(was_training).requires_grad_(True)
-    best_model.load_state_dict(best_state)
-    return best_model, training_losses, validation_losses
-
 
 @torch.no_grad()
-def evaluate(
-    model: nn.Module, dataset: Dataset, device: torch.device | str | None = None
-) -> tuple[float, float]:
+def evaluate(model: nn.Module, dataset: Dataset, device: torch.device | str | None = None
+             ) -> tuple[float, float]:
     """Mean cross-entropy over samples and accuracy of `model` on `dataset` (moved to `device`)."""
     device = _model_device(model) if device is None else torch.device(device)
     if dataset.num_samples == 0:
@@ -163,14 +196,14 @@ def evaluate(
             x, y = x.to(device), y.to(device)
             logits = model(x)
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
-            correct += (logits.argmax(dim=1) == _class_indices(y)).sum()
+            labels = y if y.ndim == 1 else y.argmax(dim=1)  # class indices [B] or one-hot [B, K]
+            correct += (logits.argmax(dim=1) == labels).sum()
     return loss_sum.item() / dataset.num_samples, correct.item() / dataset.num_samples
 
 
 @torch.no_grad()
-def predict(
-    model: nn.Module, dataset: Dataset, device: torch.device | str | None = None
-) -> torch.Tensor:
+def predict(model: nn.Module, dataset: Dataset, device: torch.device | str | None = None
+            ) -> torch.Tensor:
     """Logits [N, K] on the CPU, in the order of `dataset`'s current batches."""
     device = _model_device(model) if device is None else torch.device(device)
     with eval_mode(model.to(device)):
@@ -191,68 +224,46 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
-@dataclass
-class _Step:
-    """One optimisation step: augment, loss, backward, update; then the schedule and average."""
-
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None
-    augment: Callable[[torch.Tensor], torch.Tensor] | None
-    label_smoothing: float
-    average: EMA | None
-
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Train on batch (x, y); return its mean loss, still on the device."""
-        if self.augment is not None:
-            x = self.augment(x)
-        loss = F.cross_entropy(model(x), y, label_smoothing=self.label_smoothing)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        if self.scheduler is not None:
-            self.scheduler.step()
-        if self.average is not None:
-            self.average.update()
-        return loss.detach()
-
-
-def _train_epoch(model: nn.Module, data: Dataset, step: _Step, bars: Progress, epoch: int,
-                 diverged: _DivergenceCheck) -> float:
-    """One pass of SGD over `data`; returns the mean training loss over samples."""
-    model.train()
+def _train_epoch(training: Training, data: Dataset, bars: Progress, epoch: int) -> float:
+    """One pass of steps over `data`; returns the mean training loss over samples."""
+    training.model.train()
     # The sum stays on the device so the hot loop never waits for it; a sum of losses is
     # non-finite exactly when one of them is, so checking it at each sync catches divergence.
     loss_sum = torch.zeros((), device=data.samples.device)
     seen = 0
     running = math.nan
     for index, (x, y) in enumerate(data):
-        loss = step(model, x, y)
+        loss = training.step(x, y)
         loss_sum += loss * len(y)  # batch mean -> sum: a short last batch weighs less
         seen += len(y)
         bars.step()
-        if diverged.start is None:
-            diverged.first(loss.item())  # one extra sync per run: the yardstick
+        if training.first_loss is None:
+            training.first_loss = loss.item()  # one extra sync per run: the yardstick
+            _check_loss(training, training.first_loss, "training", epoch)
         if (index + 1) % SYNC_EVERY == 0 or index + 1 == len(data):
             running = loss_sum.item() / seen
-            diverged(running, "training", epoch)
+            _check_loss(training, running, "training", epoch)
             bars.show(refresh=False, loss=f"{running:.4f}")
     return running
+
+
+def _check_loss(training: Training, loss: float, which: str, epoch: int) -> None:
+    """TrainingError once a loss is NaN, infinite or DIVERGENCE_FACTOR x the first one."""
+    lr = _current_lr(training.optimizer)
+    if not math.isfinite(loss):
+        raise TrainingError(f"epoch {epoch}: {which} loss became {loss} at lr={lr:g}: "
+                            "training diverged; lower the learning rate")
+    start = training.first_loss
+    if which == "training" and start and loss > DIVERGENCE_FACTOR * start:
+        raise TrainingError(f"epoch {epoch}: training loss {loss:.3g} grew past "
+                            f"{DIVERGENCE_FACTOR:g}x its starting value {start:.3g} at lr={lr:g}: "
+                            "training diverged; lower the learning rate")
 
 
 def _check_count(name: str, value: object) -> None:
     """ValueError unless `value` is an int >= 1 (bool, though an int, is not a count)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"fit: {name} must be an integer >= 1, got {value!r}")
-
-
-def _class_indices(labels: torch.Tensor) -> torch.Tensor:
-    """Class index per sample from one-hot rows [B, K] (or pass through indices [B])."""
-    return labels if labels.ndim == 1 else labels.argmax(dim=1)
-
-
-def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
-    """A detached copy of the weights and buffers, unaffected by later optimizer steps."""
-    return {name: value.detach().clone() for name, value in model.state_dict().items()}
 
 
 def _current_lr(optimizer: torch.optim.Optimizer) -> float:

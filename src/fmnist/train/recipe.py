@@ -11,9 +11,9 @@ import torch
 from fmnist.data.dataset import Dataset
 from fmnist.nn.tuned import TunedConfig, TunedNet
 from fmnist.runtime import seed_everything
-from fmnist.train.augment import Compose, FlipShift, RandomErasing
+from fmnist.train.augment import FlipShift, RandomErasing
 from fmnist.train.average import EMA
-from fmnist.train.fit import fit
+from fmnist.train.fit import Checkpoint, Training, run
 from fmnist.train.history import EpochResult
 
 MIN_SCHEDULE = 16
@@ -45,11 +45,11 @@ def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]
 def train_tuned(arch: TunedConfig, train: TrainConfig, epochs: int, samples: torch.Tensor,
                 labels: torch.Tensor, validation: Dataset, *, seed: int, shift: int, bf16: bool,
                 device: torch.device, on_epoch: Callable[[EpochResult], None] | None = None,
-                progress: bool = True, keep: str = "best", validate_every: int = 1
-                ) -> tuple[TunedNet, list[float], list[float]]:
+                progress: bool = True, keep: str = "best", validate_every: int = 1,
+                checkpoint: Checkpoint | None = None) -> tuple[TunedNet, list[float], list[float]]:
     """Train a TunedNet with the recipe; return the averaged weights of the best epoch by
     validation loss (or of the last one, keep="last") and the per-epoch losses."""
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)  # data order and augmentation
     torch.manual_seed(seed)
     model = TunedNet(arch, bf16).to(device)
     training = Dataset(samples, labels, train.batch_size)
@@ -60,18 +60,21 @@ def train_tuned(arch: TunedConfig, train: TrainConfig, epochs: int, samples: tor
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=train.lr, total_steps=max(epochs * len(training), MIN_SCHEDULE),
         pct_start=0.25)
-    augment = Compose(FlipShift(shift, generator), RandomErasing(train.erase, generator=generator))
-    return fit(model, epochs, training, validation, optimizer=optimizer, scheduler=scheduler,
-               generator=generator, device=device, on_epoch=on_epoch, progress=progress,
-               augment=augment, label_smoothing=train.label_smoothing,
-               average=EMA(model, train.ema_decay), keep=keep, validate_every=validate_every)
+    flip_shift = FlipShift(shift, generator)
+    erase = RandomErasing(train.erase, generator=generator)
+    state = Training(model, optimizer, generator, scheduler, lambda x: erase(flip_shift(x)),
+                     train.label_smoothing, EMA(model, train.ema_decay))
+    if checkpoint is not None:
+        checkpoint.restore(state)
+    run(state, epochs, training, validation, keep=keep, validate_every=validate_every,
+        on_epoch=on_epoch, progress=progress, checkpoint=checkpoint)
+    return state.result()  # type: ignore[return-value]
 
 
 def train_final(arch: TunedConfig, train: TrainConfig, epochs: int,
                 splits: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]], which: str, *,
                 tta: str, seed: int, shift: int, bf16: bool, device: torch.device,
-                on_epoch: Callable[[EpochResult], None] | None = None, progress: bool = True
-                ) -> TunedNet:
+                progress: bool = True, checkpoint: Checkpoint | None = None) -> TunedNet:
     """The chosen configuration retrained at full length on `which` (see final_data) of the
     (train, val) splits, seeded with `seed`, evaluated with the test-time views `tta`."""
     x, y, keep = final_data(*splits, which)
@@ -81,8 +84,8 @@ def train_final(arch: TunedConfig, train: TrainConfig, epochs: int,
     validation = Dataset(splits[1]["x"], splits[1]["y"], 512)
     seed_everything(seed)
     model, _, _ = train_tuned(arch, train, epochs, x, y, validation, seed=seed, shift=shift,
-                              bf16=bf16, device=device, on_epoch=on_epoch, progress=progress,
-                              keep=keep, validate_every=every)
+                              bf16=bf16, device=device, progress=progress, keep=keep,
+                              validate_every=every, checkpoint=checkpoint)
     # validated above with the views it was trained with (flips): tta's views cost 5x more
     return model.with_tta(tta)
 
