@@ -159,8 +159,8 @@ def samples(root: Path, extra: list[str]) -> str:
         sets = ["-S", "lr=0.05", *(arg for s in extra for arg in ("-S", s))]
         print(f"docs: dvc exp run {' '.join(sets)} in a clone of {commit[:12]} ...", flush=True)
         run(clone, env, "dvc", "exp", "run", *sets)
-        show = run(clone, env, *EXP_SHOW)
-        diff = run(clone, env, "dvc", "metrics", "diff")
+        show, diff = (re.sub(r"[ \t]+\n", "\n", run(clone, env, *cmd)) for cmd in (
+            EXP_SHOW, ["dvc", "metrics", "diff"]))
         run(clone, env, "dvc", "plots", "diff", "HEAD", "-o", "plots_out")
         with browser.NetworkTrap() as trap:
             browser.screenshot(clone / "plots_out" / "index.html", root / "docs" / "plots_diff.png",
