@@ -75,9 +75,28 @@ def test_missing_file(tmp_path):
         load_mnist(tmp_path, "train")
 
 
-def test_bad_kind(tmp_path):
-    with pytest.raises(ValueError, match="kind"):
-        load_mnist(tmp_path, "test")
+def test_bad_kind_is_refused_before_any_file_is_read(tmp_path):
+    # the folder does not exist: a reader that looked for files first would say "not found"
+    with pytest.raises(ValueError) as refused:
+        load_mnist(tmp_path / "nowhere", "test")
+    assert str(refused.value) == "kind must be 'train' or 't10k', got 'test'"
+    assert not isinstance(refused.value, DataError)
+
+
+def test_kind_picks_its_own_files(tmp_path):
+    write_idx_pair(tmp_path, "train", 4, seed=1)
+    images, labels = write_idx_pair(tmp_path, "t10k", 6, seed=2)
+    x, y = load_mnist(tmp_path, "t10k")
+    np.testing.assert_array_equal(x, images.reshape(6, 784))
+    np.testing.assert_array_equal(y, labels)
+
+
+def test_label_outside_the_ten_classes(tmp_path):
+    write_idx_pair(tmp_path, "train", 3)
+    labels = np.array([0, 10, 2], dtype=np.uint8)
+    (tmp_path / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels, 2049)))
+    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte\.gz: label 10 outside 0\.\.9"):
+        load_mnist(tmp_path, "train")
 
 
 @pytest.mark.parametrize(("shape", "message"), [
@@ -92,6 +111,16 @@ def test_wrong_image_size_or_no_images(tmp_path, shape, message):
         load_mnist(tmp_path, "train")
 
 
-def test_data_errors_are_value_errors(tmp_path):
-    with pytest.raises(ValueError):
+def test_callers_of_the_assignment_s_reader_catch_bad_files_as_value_error(tmp_path):
+    """The assignment's reader raised ValueError; code written for it must still catch ours,
+    and get the file's name and what is wrong with it."""
+    write_idx_pair(tmp_path, "train", 4)
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(corrupt(path.read_bytes(), "crc"))
+    try:
         load_mnist(tmp_path, "train")
+    except ValueError as err:
+        assert isinstance(err, DataError)
+        assert str(err).startswith(f"{path}: corrupt gzip"), str(err)
+    else:
+        pytest.fail("a corrupt file loaded")

@@ -1,0 +1,117 @@
+"""The docs cannot go stale: their numbers are written from the committed files or named here.
+
+tools/docs/generate.py writes each measured number into a `<!-- generated:NAME -->` block from
+metrics/, results/, benchmarks/results/ and docs/measured.json (`make docs` also re-runs the
+`exp show` sample). Outside those blocks, prose may hold only the constants listed below.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fmnist.analysis.verify import FORWARD_TOLERANCE
+from fmnist.data.classes import TRAIN_SAMPLES
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+SPEC = importlib.util.spec_from_file_location("generate", ROOT / "tools" / "docs" / "generate.py")
+generate = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(generate)
+
+BLOCK = re.compile(r"<!-- generated:([\w-]+) -->\n(.*?)<!-- end:\1 -->", re.S)
+NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:e-?\d+)?(?![\w.]*\w)")
+
+# Numbers prose may state outside generated blocks: each a definition, not a measurement.
+CONSTANTS = {
+    "0": "exit status, worker or trial number", "1": "exit status", "2": "the noise band's digits",
+    "3": "heartbeats before a trial counts as dead", "4": "WRN-40-4", "5": "DVC's decimals",
+    "9": "ResNet-9, nine stages in the DAG", "10": "the storage timeout in seconds",
+    "20": "the 80/20 split", "80": "the 80/20 split", "40": "WRN-40-4", "120": "terminal width",
+    "130": "the shell's status for Ctrl-C", "256": "SHA-256", "512": "AVX-512",
+    "3.10": "requires-python", "42": "params.yaml seed", "10000": "test images",
+    str(TRAIN_SAMPLES): "training images", "1e-5": "the forward tolerance",
+    "1e-7": "float32 rounding", "1e-3": "TF32's error",
+    "0.950": "the project's target accuracy", "0.002": "the seeds' spread, read as noise",
+    # published figures (the Fashion-MNIST benchmark table), not ours
+    "0.934": "2 Conv + pooling + BN", "0.947": "small CNN, shortcuts, erasing",
+    "0.967": "WRN-40-4", "0.835": "humans",
+}
+
+
+def prose(text: str) -> str:
+    """`text` without generated blocks, code blocks, inline code and link targets."""
+    text = BLOCK.sub("", text)
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    text = re.sub(r"`[^`]*`", "", text)
+    return re.sub(r"\]\([^)]*\)", "]", text)
+
+
+def test_readme_is_short():
+    assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 150
+
+
+def test_generated_blocks_equal_what_the_committed_files_make():
+    stale = [str(path.relative_to(ROOT)) for path, text in generate.render(ROOT).items()
+             if path.read_text(encoding="utf-8") != text]
+    assert stale == [], f"run `python tools/docs/generate.py`: {stale}"
+
+
+def test_the_results_table_reads_the_metrics(tmp_path):
+    """A changed metric changes the table (so the check above compares against metrics/)."""
+    for name in ("metrics", "results", "benchmarks", "docs"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    before = generate.results_table(tmp_path)
+    metrics = json.loads((tmp_path / "metrics" / "test.json").read_text())
+    metrics["tuned"]["test_acc"], metrics["torch"]["test_acc"] = 0.1234, 0.5678
+    (tmp_path / "metrics" / "test.json").write_text(json.dumps(metrics))
+    after = generate.results_table(tmp_path)
+    assert "**0.1234**" in after and "| 0.5678 |" in after
+    assert [row for row in after.splitlines() if "our ops" in row] == [
+        row for row in before.splitlines() if "our ops" in row]
+
+
+def test_every_block_has_its_maker_and_every_maker_its_block():
+    found = {name: path.relative_to(ROOT).as_posix() for path in DOCS
+             for name, _ in BLOCK.findall(path.read_text(encoding="utf-8"))}
+    made = {name: file for name, (file, _) in generate.FAST.items()} | generate.SLOW
+    assert found == made
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_prose_states_no_number_that_is_not_generated(path):
+    unknown = sorted(set(NUMBER.findall(prose(path.read_text(encoding="utf-8")))) - set(CONSTANTS))
+    assert unknown == [], (f"{path.name}: numbers outside generated blocks: {unknown}; write "
+                           "them from a committed file in tools/docs/generate.py")
+
+
+def test_the_constants_are_the_code_s():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert params["seed"] == 42
+    assert float("1e-5") == FORWARD_TOLERANCE
+    assert '">=3.10"' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_the_exp_show_sample_names_a_commit_of_this_repository():
+    text = (ROOT / generate.SLOW["exp-show"]).read_text(encoding="utf-8")
+    body = dict(BLOCK.findall(text))["exp-show"]
+    commit = re.search(r"on commit `([0-9a-f]{12})`", body)
+    assert commit, body
+    assert "custom.val_loss" in body and "torch.test_acc" in body and "lr" in body
+    known = subprocess.run(["git", "cat-file", "-e", f"{commit[1]}^{{commit}}"], cwd=ROOT,
+                           capture_output=True)
+    if known.returncode != 0 and not _shallow():
+        pytest.fail(f"{commit[1]} is not a commit of this repository")
+
+
+def _shallow() -> bool:
+    done = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], cwd=ROOT,
+                          capture_output=True, text=True)
+    return done.stdout.strip() != "false"

@@ -1,0 +1,191 @@
+"""Write the numbers of README.md and docs/*.md from the files that hold them.
+
+Each number sits in a block between `<!-- generated:NAME -->` and `<!-- end:NAME -->`.
+
+    python tools/docs/generate.py            tables from the committed files (seconds)
+    python tools/docs/generate.py --check    exit 1 naming every block that differs from them
+    python tools/docs/generate.py --samples  also the `exp show` / `metrics diff` sample and
+                                             docs/plots_diff.png, from `dvc exp run -S lr=0.05`
+                                             on a fresh clone of HEAD (minutes; `make docs`)
+
+`--samples -S epochs=1 -S data.subset=2000` adds params to the experiment, to try the machinery
+quickly; the block then says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+EXP_SHOW = ["dvc", "exp", "show", "--only-changed", "--drop", ".*/.*|Created"]
+
+
+def load(root: Path, name: str) -> Any:
+    return json.loads((root / name).read_text(encoding="utf-8"))
+
+
+def results_table(root: Path) -> str:
+    """The README's results table: metrics/, results/test.json, benchmarks/results/seeds.json."""
+    test, seeds = load(root, "metrics/test.json"), load(root, "benchmarks/results/seeds.json")
+    details = load(root, "results/test.json")["tuned"]
+    setup, spread = seeds["setup"], seeds["test_accuracy"]
+    runs = seeds["runs"]
+    tuned = (f"tuned: ResNet-9 (c = {setup['config']['width']}), one-cycle SGD, random erasing, "
+             f"label smoothing, EMA; {setup['epochs']} epochs on train + val; mirror × "
+             f"{setup['config']['tta']} test-time views")
+    seed_note = (f"{len(runs)} seeds ({', '.join(str(r['seed']) for r in runs)}): "
+                 f"{', '.join(format(r['test_accuracy'], '.4f') for r in runs)}; mean "
+                 f"**{spread['mean']:.4f}**, standard deviation {spread['std']:.4f} "
+                 "(`benchmarks/seeds.py`)")
+    rows = [
+        "| network | test accuracy | notes |", "|---|---|---|",
+        f"| {tuned} | **{test['tuned']['test_acc']:.4f}** (macro precision "
+        f"{details['macro_precision']:.4f}, recall {details['macro_recall']:.4f}) | {seed_note} |"]
+    for impl, label in (("custom", "our ops"), ("torch", "`torch.nn`")):
+        val_loss = load(root, f"metrics/train_{impl}.json")[impl]["val_loss"]
+        rows.append(f"| assignment network, {label} | {test[impl]['test_acc']:.4f} | "
+                    f"best validation loss {val_loss:.6f} |")
+    return "\n".join(rows)
+
+
+def timings_table(root: Path) -> str:
+    """docs/results.md's cost table from docs/measured.json and the seeds' accuracy."""
+    measured, seeds = load(root, "docs/measured.json"), load(root, "benchmarks/results/seeds.json")
+    run, avx2 = measured["pipeline"], measured["pipeline_avx2"]
+    spread = seeds["test_accuracy"]
+    return "\n".join([
+        "| machine | tuned test accuracy | time |", "|---|---|---|",
+        f"| {run['machine']} | {load(root, 'metrics/test.json')['tuned']['test_acc']:.4f}; "
+        f"{len(seeds['runs'])} seeds {spread['mean']:.4f} ± {spread['std']:.4f} | "
+        f"**{run['total_minutes']} min**: the two assignment networks about "
+        f"{run['train_custom_minutes']} + {run['train_torch_minutes']} min, tune about "
+        f"{run['tune_minutes']} min (final epochs at a median {run['final_epoch_median_seconds']}"
+        " s), the six other stages under a minute together |",
+        f"| {avx2['machine']}: `{avx2['command']}` | same recipe | "
+        f"about **{avx2['total_minutes_about']} min** |",
+        "| a GPU | not measured | not measured |"])
+
+
+def ops_ratio(root: Path) -> str:
+    """docs/gpu-and-cpu.md's whole-step ratio, from benchmarks/results/ops.json."""
+    ops = load(root, "benchmarks/results/ops.json")
+    lines = []
+    for mode, run in ops["runs"].items():
+        ratios = [f"{run['batch_size'][b]['train_step']['ratio']} at batch {b}"
+                  for b in sorted(run["batch_size"], key=int)]
+        lines.append(f"- {mode}, {ops['setup']['threads']} threads, torch "
+                     f"{ops['setup']['torch']}: a whole SGD step of our network took "
+                     f"{' and '.join(ratios)} times torch.nn's.")
+    return "\n".join(lines)
+
+
+# block name -> (file, maker); every block of these files must be made here
+FAST: dict[str, tuple[str, Callable[[Path], str]]] = {
+    "results": ("README.md", results_table),
+    "timings": ("docs/results.md", timings_table),
+    "ops-ratio": ("docs/gpu-and-cpu.md", ops_ratio),
+}
+SLOW = {"exp-show": "docs/comparing-runs.md"}
+
+
+def block_pattern(name: str) -> re.Pattern[str]:
+    key = re.escape(name)
+    return re.compile(rf"(<!-- generated:{key} -->\n)(.*?)(<!-- end:{key} -->)", re.S)
+
+
+def fill(text: str, name: str, body: str) -> str:
+    """`text` with block `name` holding `body`; ValueError if the markers are missing."""
+    pattern = block_pattern(name)
+    if not pattern.search(text):
+        raise ValueError(f"no block '{name}' (<!-- generated:{name} --> ... <!-- end:{name} -->)")
+    return pattern.sub(lambda m: m.group(1) + body.rstrip("\n") + "\n" + m.group(3), text, count=1)
+
+
+def render(root: Path) -> dict[Path, str]:
+    """Each file with fast blocks, as it should read: {path: text}."""
+    out: dict[Path, str] = {}
+    for name, (file, maker) in FAST.items():
+        path = root / file
+        text = out.get(path, path.read_text(encoding="utf-8"))
+        out[path] = fill(text, name, maker(root))
+    return out
+
+
+def write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run(cwd: Path, env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"error: {' '.join(args)} failed in {cwd}:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def samples(root: Path, extra: list[str]) -> str:
+    """`dvc exp run -S lr=0.05 [extra]` on a fresh clone of HEAD: the exp-show block; also
+    rewrites docs/plots_diff.png from `dvc plots diff HEAD` in headless Chromium, offline."""
+    sys.path.insert(0, str(root))
+    from tests import browser
+
+    commit = run(root, dict(os.environ), "git", "rev-parse", "HEAD").strip()
+    with tempfile.TemporaryDirectory(prefix="fmnist-docs-") as tmp:
+        clone = Path(tmp) / "clone"
+        run(root, dict(os.environ), "git", "clone", "-q", str(root), str(clone))
+        # the clone's own code, this interpreter's dvc and python, a 120-column terminal
+        env = {**os.environ, "PYTHONPATH": str(clone / "src"), "COLUMNS": "120",
+               "DVC_NO_ANALYTICS": "1",
+               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        sets = ["-S", "lr=0.05", *(arg for s in extra for arg in ("-S", s))]
+        print(f"docs: dvc exp run {' '.join(sets)} in a clone of {commit[:12]} ...", flush=True)
+        run(clone, env, "dvc", "exp", "run", *sets)
+        show, diff = (re.sub(r"[ \t]+\n", "\n", run(clone, env, *cmd)) for cmd in (
+            EXP_SHOW, ["dvc", "metrics", "diff"]))
+        run(clone, env, "dvc", "plots", "diff", "HEAD", "-o", "plots_out")
+        with browser.NetworkTrap() as trap:
+            browser.screenshot(clone / "plots_out" / "index.html", root / "docs" / "plots_diff.png",
+                               width=1000, height=1740, proxy=trap.proxy)
+        if trap.page_requests():
+            raise SystemExit(f"error: the plots page asked the network: {trap.page_requests()}")
+    note = "" if not extra else (f" **with `{' '.join(sets[2:])}` added to shorten it: not the "
+                                 "real sample; run `make docs`**")
+    return (f"Written by `make docs` on commit `{commit[:12]}`{note}:\n\n```console\n"
+            f"$ dvc exp run {' '.join(sets)}\n$ {' '.join(EXP_SHOW[:-1])} '{EXP_SHOW[-1]}'\n"
+            f"{show.rstrip()}\n$ dvc metrics diff\n{diff.rstrip()}\n```")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if a block is stale")
+    parser.add_argument("--samples", action="store_true", help="re-run the exp-show sample")
+    parser.add_argument("-S", dest="extra", action="append", default=[],
+                        help="extra param for the sample's experiment (to shorten a trial run)")
+    args = parser.parse_args()
+    if args.check:
+        stale = [str(p.relative_to(ROOT)) for p, text in render(ROOT).items()
+                 if p.read_text(encoding="utf-8") != text]
+        if stale:
+            raise SystemExit(f"error: stale generated blocks in {', '.join(stale)}: run "
+                             "`python tools/docs/generate.py`")
+        return
+    if args.samples:
+        path = ROOT / SLOW["exp-show"]
+        write(path, fill(path.read_text(encoding="utf-8"), "exp-show",
+                         samples(ROOT, args.extra)))
+    for path, text in render(ROOT).items():
+        write(path, text)
+
+
+if __name__ == "__main__":
+    main()
