@@ -8,7 +8,6 @@ import importlib.util
 import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
 from pathlib import Path
 from types import ModuleType
 from unittest import mock
@@ -28,11 +27,6 @@ SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)
 LAYOUTS = ("contiguous", "channels_last", "non_contiguous", "channels_last_non_contiguous")
 PATHS = ("plain", "fast")
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
-def on_path(path: str) -> AbstractContextManager:
-    """Run our layers on `path` ('plain' or 'fast') inside the `with` block."""
-    return mock.patch.object(ops, "PATH", path)
 
 
 def arrange(x: torch.Tensor, layout: str) -> torch.Tensor:
@@ -100,10 +94,11 @@ def conv_cases(draw: st.DrawFn) -> dict:
             "weight_channels_last": draw(st.booleans())}
 
 
-def conv_pair(case: dict, dtype: torch.dtype) -> tuple[nn.Module, nn.Module]:
-    """A torch Conv2d and ours with its weights, both laid out as the case says."""
+def conv_pair(case: dict, dtype: torch.dtype, path: str) -> tuple[nn.Module, nn.Module]:
+    """A torch Conv2d and ours (running `path`) with its weights, both laid out as the case says."""
     theirs = nn.Conv2d(case["c_in"], case["c_out"], case["kernel"], case["stride"]).to(dtype)
-    ours = ops.Conv2d(case["c_in"], case["c_out"], case["kernel"], case["stride"]).to(dtype)
+    ours = ops.Conv2d(case["c_in"], case["c_out"], case["kernel"], case["stride"],
+                      path=path).to(dtype)
     if case["weight_channels_last"]:
         _store_channels_last(nn.Sequential(ours))  # as build_network("custom") stores them
     copy_weights(theirs, ours)
@@ -127,10 +122,10 @@ def case_input(case: dict, channels: int, dtype: torch.dtype, ties: bool = False
 @SETTINGS
 @given(case=conv_cases(), chunk=st.sampled_from([1, 100, fast.CHUNK_ELEMENTS]))
 def test_conv2d_matches_torch(case, dtype, chunk, path):
-    theirs, ours = conv_pair(case, dtype)
+    theirs, ours = conv_pair(case, dtype, path)
     x = case_input(case, case["c_in"], dtype)
     grad = torch.randn(theirs(x).shape, dtype=dtype)
-    with on_path(path), mock.patch.object(fast, "CHUNK_ELEMENTS", chunk):  # 1: a sample a chunk
+    with mock.patch.object(fast, "CHUNK_ELEMENTS", chunk):  # 1: a sample a chunk
         got = run(ours, x, grad)
     want = run(theirs, x, grad)
     assert_matches(got, want, dtype)
@@ -143,11 +138,11 @@ def test_conv2d_matches_torch(case, dtype, chunk, path):
 @given(case=conv_cases(), default_stride=st.booleans(), ties=st.booleans())
 def test_maxpool2d_matches_torch(case, dtype, default_stride, ties, path):
     stride = None if default_stride else case["stride"]
-    theirs, ours = nn.MaxPool2d(case["kernel"], stride), ops.MaxPool2d(case["kernel"], stride)
+    theirs = nn.MaxPool2d(case["kernel"], stride)
+    ours = ops.MaxPool2d(case["kernel"], stride, path=path)
     x = case_input(case, case["c_in"], dtype, ties)
     grad = torch.randn(theirs(x).shape, dtype=dtype)
-    with on_path(path):
-        got = run(ours, x, grad)
+    got = run(ours, x, grad)
     want = run(theirs, x, grad)
     assert_matches(got, want, dtype)
     assert_same_layout(got[0], want[0])
@@ -160,8 +155,7 @@ def test_maxpool2d_matches_torch(case, dtype, default_stride, ties, path):
 def test_relu_matches_torch(case, dtype, path):
     x = case_input(case, case["c_in"], dtype, ties=True)  # exact zeros: gradient there is 0
     grad = torch.randn(x.shape, dtype=dtype)
-    with on_path(path):
-        ours = run(ops.ReLU(), x, grad)
+    ours = run(ops.ReLU(path=path), x, grad)
     theirs = run(nn.ReLU(), x, grad)
     for a, b in zip(ours, theirs, strict=True):
         assert torch.equal(a, b)
@@ -172,8 +166,7 @@ def test_relu_matches_torch(case, dtype, path):
 def test_relu_handles_nan_and_infinities_as_torch(path):
     x = torch.tensor([-0.0, 0.0, float("nan"), float("-inf"), float("inf"), -1.0, 2.0])
     grad = torch.arange(1.0, 8.0)
-    with on_path(path):
-        ours = run(ops.ReLU(), x, grad)
+    ours = run(ops.ReLU(path=path), x, grad)
     theirs = run(nn.ReLU(), x, grad)
     assert ours[0].isnan().tolist() == theirs[0].isnan().tolist() == [0, 0, 1, 0, 0, 0, 0]
     assert torch.equal(ours[0].nan_to_num(), theirs[0].nan_to_num())
@@ -183,18 +176,16 @@ def test_relu_handles_nan_and_infinities_as_torch(path):
 def test_plain_relu_keeps_negative_zero_as_torch():
     # (The fast path's maximum gives -0.0 in SIMD lanes but +0.0 in scalar tail lanes.)
     x = torch.tensor([-0.0, 0.0, -1.0] * 7)
-    with on_path("plain"):
-        assert ops.ReLU()(x).signbit().tolist() == torch.relu(x).signbit().tolist() == \
-            [True, False, False] * 7
+    assert ops.ReLU(path="plain")(x).signbit().tolist() == torch.relu(x).signbit().tolist() == \
+        [True, False, False] * 7
 
 
 @pytest.mark.parametrize("path", PATHS)
 def test_outputs_flatten_like_torchs(path):
     x = torch.rand(4, 3, 9, 9)  # contiguous NCHW, as torch.nn.Conv2d's output is for it
-    with on_path(path):
-        assert ops.Conv2d(3, 5, 3)(x).view(4, -1).shape == (4, 5 * 7 * 7)
-        assert ops.MaxPool2d(3, 2)(x).view(4, -1).shape == (4, 3 * 4 * 4)
-        channels_last = ops.Conv2d(3, 5, 3)(x.contiguous(memory_format=torch.channels_last))
+    assert ops.Conv2d(3, 5, 3, path=path)(x).view(4, -1).shape == (4, 5 * 7 * 7)
+    assert ops.MaxPool2d(3, 2, path=path)(x).view(4, -1).shape == (4, 3 * 4 * 4)
+    channels_last = ops.Conv2d(3, 5, 3, path=path)(x.contiguous(memory_format=torch.channels_last))
     assert channels_last.is_contiguous(memory_format=torch.channels_last)
 
 
@@ -204,8 +195,7 @@ def test_maxpool_ties_after_relu_send_gradient_to_first_maximum(path, dtype):
     x = torch.relu(torch.randn(4, 8, 26, 26, dtype=dtype))  # about half the values tied at zero
     x[0, 0] = 0.0  # whole windows of ties
     grad = torch.rand(4, 8, 12, 12, dtype=dtype) + 0.5
-    with on_path(path):
-        ours = run(ops.MaxPool2d(3, 2), x, grad)
+    ours = run(ops.MaxPool2d(3, 2, path=path), x, grad)
     theirs = run(nn.MaxPool2d(3, 2), x, grad)
     torch.testing.assert_close(ours[1], theirs[1], atol=0.0, rtol=0.0)
     # An all-zero map: each window's gradient lands on its top-left element (first in raster order).
@@ -220,8 +210,7 @@ def test_maxpool_positions_beyond_float_precision_stay_exact(path):
     # fast path's argmax offsets must be carried in float64 to land on the right element.
     x = torch.randn(2, 3, 26, 26).to(torch.bfloat16)
     ones = torch.ones(2, 3, 12, 12, dtype=torch.bfloat16)  # gradient = how often each input wins
-    with on_path(path):
-        ours = run(ops.MaxPool2d(3, 2), x, ones)
+    ours = run(ops.MaxPool2d(3, 2, path=path), x, ones)
     theirs = run(nn.MaxPool2d(3, 2), x, ones)
     assert torch.equal(ours[0], theirs[0])
     assert torch.equal(ours[1], theirs[1])
@@ -230,20 +219,18 @@ def test_maxpool_positions_beyond_float_precision_stay_exact(path):
 @pytest.mark.parametrize("path", PATHS)
 def test_relu_gradient_at_zero_is_zero(path):
     x = torch.tensor([-1.0, 0.0, 2.0], requires_grad=True)
-    with on_path(path):
-        ops.ReLU()(x).sum().backward()
+    ops.ReLU(path=path)(x).sum().backward()
     assert x.grad.tolist() == [0.0, 0.0, 1.0]
 
 
 @pytest.mark.parametrize("path", PATHS)
 def test_network_layer_configs_match_torch_in_float64(path):
     torch.manual_seed(3)
-    theirs, ours = build_network("torch").double(), build_network("custom").double()
+    theirs, ours = build_network("torch").double(), build_network("custom", path).double()
     copy_weights(theirs, ours)
     x = torch.rand(6, 1, 28, 28, dtype=torch.float64)
     grad = torch.randn(6, 10, dtype=torch.float64)
-    with on_path(path):
-        got = run(ours, x, grad)
+    got = run(ours, x, grad)
     for a, b in zip(got, run(theirs, x, grad), strict=True):
         torch.testing.assert_close(a, b, atol=1e-10, rtol=0.0)
 
@@ -252,10 +239,9 @@ def test_network_layer_configs_match_torch_in_float64(path):
 def test_custom_network_passes_channels_last_between_layers(path):
     # Each layer's output is already in the format the next returns: no transposes between them.
     h = torch.rand(3, 1, 28, 28)
-    with on_path(path):
-        for layer in build_network("custom")[:-1]:
-            h = layer(h)
-            assert h.is_contiguous(memory_format=torch.channels_last), layer
+    for layer in build_network("custom", path)[:-1]:
+        h = layer(h)
+        assert h.is_contiguous(memory_format=torch.channels_last), layer
 
 
 # --------------------------------------------------------------------------- fast against plain
@@ -265,17 +251,20 @@ def test_custom_network_passes_channels_last_between_layers(path):
 @SETTINGS
 @given(case=conv_cases(), chunk=st.sampled_from([1, fast.CHUNK_ELEMENTS]))
 def test_fast_path_matches_plain_path(case, chunk, layer):
-    if layer == "conv":
-        module = conv_pair(case, torch.float64)[1]
-    else:
-        module = ops.MaxPool2d(case["kernel"], case["stride"])
+    modules = {}
+    for path in PATHS:
+        if layer == "conv":
+            modules[path] = conv_pair(case, torch.float64, path)[1]
+        else:
+            modules[path] = ops.MaxPool2d(case["kernel"], case["stride"], path=path)
+    copy_weights(modules["plain"], modules["fast"])
     x = case_input(case, case["c_in"], torch.float64, ties=layer == "pool")
     with torch.no_grad():
-        grad = torch.randn_like(module(x))
+        grad = torch.randn_like(modules["plain"](x))
     results = {}
     for path in PATHS:
-        with on_path(path), mock.patch.object(fast, "CHUNK_ELEMENTS", chunk):
-            results[path] = run(module, x, grad)
+        with mock.patch.object(fast, "CHUNK_ELEMENTS", chunk):
+            results[path] = run(modules[path], x, grad)
     for a, b in zip(results["fast"], results["plain"], strict=True):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=0.0)
     assert results["fast"][0].stride() == results["plain"][0].stride()
@@ -284,15 +273,16 @@ def test_fast_path_matches_plain_path(case, chunk, layer):
 @pytest.mark.parametrize(("path", "fast_calls"), [("auto", 1), ("fast", 1), ("plain", 0)])
 def test_path_picks_the_implementation(path, fast_calls):
     spy = mock.patch.object(fast.MaxPool2dFunction, "apply", wraps=fast.MaxPool2dFunction.apply)
-    with on_path(path), spy as apply:
-        ops.MaxPool2d(2)(torch.rand(2, 1, 5, 5))
+    with spy as apply:
+        ops.MaxPool2d(2, path=path)(torch.rand(2, 1, 5, 5))
     assert apply.call_count == fast_calls  # "auto" runs the fast path on CPU
 
 
-def test_unknown_path_is_an_error():
-    x = torch.rand(2, 1, 5, 5)
-    with on_path("quick"), pytest.raises(ValueError, match="PATH must be one of"):
-        ops.MaxPool2d(2)(x)
+@pytest.mark.parametrize("make", [lambda p: ops.Conv2d(1, 2, 3, path=p),
+                                  lambda p: ops.MaxPool2d(2, path=p), lambda p: ops.ReLU(path=p)])
+def test_unknown_path_is_an_error(make):
+    with pytest.raises(ValueError, match="path must be one of"):
+        make("quick")
 
 
 def test_scratch_buffers_are_private_to_each_thread():
@@ -341,8 +331,7 @@ def operators(network: nn.Module) -> set[str]:
 @pytest.mark.parametrize(("path", "backward_op"), [("plain", "aten.index_add_.default"),
                                                    ("fast", "aten.scatter_add_.default")])
 def test_no_torch_conv_pool_or_relu_operator_runs(path, backward_op):
-    with on_path(path):
-        names = operators(build_network("custom"))
+    names = operators(build_network("custom", path))
     assert backward_op in names  # the log sees the hand-written backward passes too
     assert not {name for name in names if BANNED.search(name)}
 
@@ -421,25 +410,22 @@ def test_conv2d_initialises_like_torch_and_round_trips_weights():
 
 @pytest.mark.parametrize("path", PATHS)
 def test_kernel_equal_to_input_gives_one_pixel(path):
-    with on_path(path):
-        assert ops.Conv2d(64, 10, 4)(torch.randn(5, 64, 4, 4)).shape == (5, 10, 1, 1)
-        assert ops.MaxPool2d(4)(torch.randn(64, 4, 4)).shape == (64, 1, 1)
+    assert ops.Conv2d(64, 10, 4, path=path)(torch.randn(5, 64, 4, 4)).shape == (5, 10, 1, 1)
+    assert ops.MaxPool2d(4, path=path)(torch.randn(64, 4, 4)).shape == (64, 1, 1)
 
 
 @pytest.mark.parametrize("path", PATHS)
 def test_commutativity_input_shape_is_accepted_unbatched(path):
     x = torch.rand(1, 100, 100) * 2 - 1
-    with on_path(path):
-        assert ops.MaxPool2d(3, 2)(x).shape == (1, 49, 49)
-        assert ops.Conv2d(1, 1, 3, 2)(x).shape == (1, 49, 49)
+    assert ops.MaxPool2d(3, 2, path=path)(x).shape == (1, 49, 49)
+    assert ops.Conv2d(1, 1, 3, 2, path=path)(x).shape == (1, 49, 49)
 
 
 @pytest.mark.parametrize("path", PATHS)
 def test_empty_batch_gives_empty_outputs_and_zero_parameter_grads(path):
-    conv = ops.Conv2d(3, 4, 2)
+    conv = ops.Conv2d(3, 4, 2, path=path)
     x = torch.randn(0, 3, 5, 5, requires_grad=True)
-    with on_path(path):
-        ops.ReLU()(ops.MaxPool2d(2)(conv(x))).sum().backward()
+    ops.ReLU(path=path)(ops.MaxPool2d(2, path=path)(conv(x))).sum().backward()
     assert x.grad.shape == (0, 3, 5, 5)
     assert torch.equal(conv.weight.grad, torch.zeros(4, 3, 2, 2))
 
@@ -522,11 +508,11 @@ def test_exact_float32_turns_tf32_off_and_restores_the_settings():
 def test_ops_on_cuda_match_torch(path, dtype):
     torch.manual_seed(5)
     theirs = build_network("torch").to("cuda", dtype)
-    ours = build_network("custom").to("cuda", dtype)
+    ours = build_network("custom", path).to("cuda", dtype)
     copy_weights(theirs, ours)
     x = torch.rand(8, 1, 28, 28, device="cuda", dtype=dtype)
     grad = torch.randn(8, 10, device="cuda", dtype=dtype)
-    with exact_float32(), on_path(path):  # TF32 would put either side ~1e-3 off
+    with exact_float32():  # TF32 would put either side ~1e-3 off
         got, want = run(ours, x, grad), run(theirs, x, grad)
     assert got[0].device.type == "cuda"
     tol = {"atol": 1e-4, "rtol": 1e-4} if dtype == torch.float32 else {"atol": 1e-10, "rtol": 0.0}
@@ -540,11 +526,13 @@ def test_ops_on_cuda_match_torch(path, dtype):
 def test_layers_on_cuda_match_torch_in_values_layouts_and_ties(path):
     tied = torch.relu(torch.randn(4, 3, 13, 11, device="cuda"))
     conv_x = arrange(torch.randn(4, 3, 13, 11, device="cuda"), "channels_last_non_contiguous")
-    theirs, ours = nn.Conv2d(3, 5, (3, 2), (2, 1)).cuda(), ops.Conv2d(3, 5, (3, 2), (2, 1)).cuda()
+    theirs = nn.Conv2d(3, 5, (3, 2), (2, 1)).cuda()
+    ours = ops.Conv2d(3, 5, (3, 2), (2, 1), path=path).cuda()
     copy_weights(theirs, ours)
-    with exact_float32(), on_path(path):
-        for (mine, torchs), x in [((ops.MaxPool2d(3, 2), nn.MaxPool2d(3, 2)), tied),
-                                  ((ops.ReLU(), nn.ReLU()), tied), ((ours, theirs), conv_x)]:
+    with exact_float32():
+        for (mine, torchs), x in [((ops.MaxPool2d(3, 2, path=path), nn.MaxPool2d(3, 2)), tied),
+                                  ((ops.ReLU(path=path), nn.ReLU()), tied),
+                                  ((ours, theirs), conv_x)]:
             grad = torch.randn_like(torchs(x))
             got, want = run(mine, x, grad), run(torchs, x, grad)
             assert_matches(got, want, torch.float32)

@@ -13,6 +13,8 @@ Pooling with the default stride 3 would give 8 then 2, too small for the require
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
@@ -24,18 +26,20 @@ from fmnist.nn import ops
 IMPLEMENTATIONS = ("custom", "torch")
 
 
-def _layers(impl: str) -> tuple[type[nn.Module], type[nn.Module], type[nn.Module]]:
-    """The (Conv2d, MaxPool2d, ReLU) classes of implementation `impl`."""
+def _layers(impl: str, path: str) -> tuple[Callable[..., nn.Module], ...]:
+    """The (Conv2d, MaxPool2d, ReLU) constructors of implementation `impl`; ours run `path`."""
     if impl == "custom":
-        return ops.Conv2d, ops.MaxPool2d, ops.ReLU
+        return tuple(partial(layer, path=path) for layer in (ops.Conv2d, ops.MaxPool2d, ops.ReLU))
     if impl == "torch":
         return nn.Conv2d, nn.MaxPool2d, nn.ReLU
     raise ValueError(f"impl must be one of {IMPLEMENTATIONS}, got {impl!r}")
 
 
-def build_network(impl: str) -> nn.Sequential:
-    """The assignment network from `impl` layers ('custom' or 'torch'): [B,1,28,28] -> [B,10]."""
-    conv, pool, relu = _layers(impl)
+def build_network(impl: str, path: str = "auto") -> nn.Sequential:
+    """The assignment network from `impl` layers ('custom' or 'torch'): [B,1,28,28] -> [B,10].
+
+    `path` picks the implementation our layers run (fmnist.nn.ops.PATHS)."""
+    conv, pool, relu = _layers(impl, path)
     network = nn.Sequential(
         conv(1, 32, 3), pool(3, 2), relu(),
         conv(32, 64, 3), pool(3, 2), relu(),

@@ -11,7 +11,8 @@ This module holds the plain algorithms, which work in channels_last (NHWC) row o
 - MaxPool2d: the maximum over each window; backward: each window's gradient goes to the window's
   first maximum (PyTorch's tie rule), then col2im.
 - ReLU: a comparison with 0; gradient 1 where the output is positive, else 0.
-`fmnist.nn.fast` holds CPU-tuned versions of the three; `PATH` picks which ones run.
+`fmnist.nn.fast` holds CPU-tuned versions of the three; each layer's `path` argument picks which
+ones it runs.
 """
 
 from __future__ import annotations
@@ -25,12 +26,10 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 from fmnist.nn import fast
 
 Pair = tuple[int, int]
+# The implementations a layer's `path` can pick: "plain" (this module), "fast" (fmnist.nn.fast),
+# or "auto": fast on CPU, where it gives the committed results bit for bit; plain elsewhere, as on
+# a GPU host time rules and a plain step dispatches fewer operators than a fast one.
 PATHS = ("auto", "plain", "fast")
-# Which implementation the layers run: "plain" (this module), "fast" (fmnist.nn.fast), or "auto":
-# fast on CPU, where a training step takes ~1.5x less time and gives the committed results bit
-# for bit; plain elsewhere, as on a GPU host time rules and a plain step dispatches ~75 operators
-# to the fast one's ~185.
-PATH = "auto"
 
 
 class OpValueError(ValueError, RuntimeError):
@@ -77,11 +76,16 @@ def _as_batch(x: torch.Tensor, layer: str, kernel: Pair) -> tuple[torch.Tensor, 
     return (x.unsqueeze(0) if unbatched else x), unbatched
 
 
-def _use_fast(x: torch.Tensor) -> bool:
-    """Whether the layers run fmnist.nn.fast's version on `x`, as `PATH` says."""
-    if PATH not in PATHS:
-        raise OpValueError(f"fmnist.nn.ops.PATH must be one of {PATHS}, got {PATH!r}")
-    return PATH == "fast" or (PATH == "auto" and x.device.type == "cpu")
+def _check_path(path: str, layer: str) -> str:
+    """`path` if it names an implementation in PATHS."""
+    if path not in PATHS:
+        raise OpValueError(f"{layer}: path must be one of {PATHS}, got {path!r}")
+    return path
+
+
+def _use_fast(x: torch.Tensor, path: str) -> bool:
+    """Whether a layer with this `path` runs fmnist.nn.fast's version on `x`."""
+    return path == "fast" or (path == "auto" and x.device.type == "cpu")
 
 
 def _is_channels_last(t: torch.Tensor) -> bool:
@@ -172,8 +176,9 @@ class Conv2d(nn.Module):
     """2-D cross-correlation without padding, like `torch.nn.Conv2d(..., padding=0)`."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
-                 stride: int | tuple[int, int] = 1) -> None:
+                 stride: int | tuple[int, int] = 1, *, path: str = "auto") -> None:
         super().__init__()
+        self.path = _check_path(path, "Conv2d")  # which implementation runs: one of PATHS
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise OpValueError(f"Conv2d: {name} must be an int >= 1, got {value!r}")
@@ -199,7 +204,7 @@ class Conv2d(nn.Module):
         if batch.dtype != self.weight.dtype or batch.device != self.weight.device:
             raise OpTypeError(f"Conv2d: input is {batch.dtype} on {batch.device} but the weight is "
                               f"{self.weight.dtype} on {self.weight.device}")
-        function = fast.Conv2dFunction if _use_fast(batch) else _Conv2dFunction
+        function = fast.Conv2dFunction if _use_fast(batch, self.path) else _Conv2dFunction
         out = function.apply(batch, self.weight, self.bias, self.stride)
         out = _like_torch(out, _is_channels_last(batch) or _is_channels_last(self.weight))
         return out.squeeze(0) if unbatched else out
@@ -244,8 +249,9 @@ class MaxPool2d(nn.Module):
     """2-D max pooling without padding, like `torch.nn.MaxPool2d`; stride defaults to the kernel."""
 
     def __init__(self, kernel_size: int | tuple[int, int],
-                 stride: int | tuple[int, int] | None = None) -> None:
+                 stride: int | tuple[int, int] | None = None, *, path: str = "auto") -> None:
         super().__init__()
+        self.path = _check_path(path, "MaxPool2d")  # which implementation runs: one of PATHS
         # as given, like torch.nn.MaxPool2d (MaxPool2d(2).stride == 2); the pairs stay private
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
@@ -255,7 +261,7 @@ class MaxPool2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Pool `x` `[N, C, H, W]` or `[C, H, W]` -> `[N, C, Ho, Wo]` or `[C, Ho, Wo]`."""
         batch, unbatched = _as_batch(x, "MaxPool2d", self._kernel)
-        function = fast.MaxPool2dFunction if _use_fast(batch) else _MaxPool2dFunction
+        function = fast.MaxPool2dFunction if _use_fast(batch, self.path) else _MaxPool2dFunction
         out = _like_torch(function.apply(batch, self._kernel, self._stride),
                           _is_channels_last(batch))
         return out.squeeze(0) if unbatched else out
@@ -287,8 +293,12 @@ class _ReLUFunction(torch.autograd.Function):
 class ReLU(nn.Module):
     """Elementwise max(x, 0), like `torch.nn.ReLU`; any shape."""
 
+    def __init__(self, *, path: str = "auto") -> None:
+        super().__init__()
+        self.path = _check_path(path, "ReLU")  # which implementation runs: one of PATHS
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply ReLU to every element of `x`."""
         if not isinstance(x, torch.Tensor):
             raise OpTypeError(f"ReLU: expected a torch.Tensor, got {type(x).__name__}")
-        return (fast.ReLUFunction if _use_fast(x) else _ReLUFunction).apply(x)
+        return (fast.ReLUFunction if _use_fast(x, self.path) else _ReLUFunction).apply(x)
