@@ -2,7 +2,9 @@
 
 For each batch size: every layer of the network alone (forward, and forward+backward), each
 implementation's layer on the input it gets inside its own network (NCHW for torch's, channels_last
-for ours), then one full SGD training step of the network built each way. Samples alternate
+for ours), then one full SGD training step of the network built each way, twice: as the pipeline
+builds ours (build_network: conv weights stored channels_last) and drop-in (a plain nn.Sequential
+of our classes with torch's default contiguous tensors, as users write it). Samples alternate
 between the two implementations so that drift on a shared machine hits both alike; each figure is
 the median over repeats of the per-call time.
 
@@ -83,10 +85,12 @@ def layer_calls(layer: nn.Module, x: torch.Tensor, grad: torch.Tensor
     return forward, forward_backward
 
 
-def networks(device: torch.device) -> tuple[nn.Sequential, nn.Sequential]:
-    """The assignment network built from our ops and from torch.nn, with the same weights."""
+def networks(device: torch.device, path: str) -> tuple[nn.Sequential, nn.Sequential]:
+    """The assignment network built from our ops (running `path`) and from torch.nn, with the
+    same weights."""
     torch.manual_seed(0)
-    reference, custom = build_network("torch").to(device), build_network("custom").to(device)
+    reference = build_network("torch").to(device)
+    custom = build_network("custom", path).to(device)
     copy_weights(reference, custom)
     return custom, reference
 
@@ -101,11 +105,11 @@ def layer_inputs(network: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
     return inputs
 
 
-def bench_layers(batch: int, device: torch.device, **timing: float
+def bench_layers(batch: int, device: torch.device, path: str, **timing: float
                  ) -> dict[str, dict[str, dict[str, float]]]:
     """Both implementations of every network layer, forward and forward+backward."""
     x = torch.rand(batch, 1, 28, 28, device=device)
-    custom_net, torch_net = networks(device)
+    custom_net, torch_net = networks(device, path)
     custom_inputs, torch_inputs = layer_inputs(custom_net, x), layer_inputs(torch_net, x)
     results = {}
     for i, name in enumerate(LAYER_NAMES):
@@ -142,9 +146,20 @@ def train_step(network: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable
     return step
 
 
-def bench_train_step(batch: int, device: torch.device, **timing: float) -> dict[str, float]:
+def drop_in(network: nn.Sequential) -> nn.Sequential:
+    """`network` with every conv weight in torch's default contiguous layout, same values."""
+    for layer in network:
+        if isinstance(layer, ops.Conv2d):
+            layer.weight = nn.Parameter(layer.weight.detach().contiguous())
+    return network
+
+
+def bench_train_step(batch: int, device: torch.device, path: str, dropped_in: bool,
+                     **timing: float) -> dict[str, float]:
     """One training step of the assignment network built from our ops vs from torch.nn."""
-    custom, reference = networks(device)
+    custom, reference = networks(device, path)
+    if dropped_in:
+        custom = drop_in(custom)
     x = torch.rand(batch, 1, 28, 28, device=device)
     y = nn.functional.one_hot(torch.randint(0, 10, (batch,)), 10).float().to(device)
     return time_pair(train_step(custom, x, y), train_step(reference, x, y), **timing)
@@ -160,17 +175,21 @@ def print_table(results: dict[str, dict]) -> None:
     names = list(results[batches[0]]["layers"])
     rows = [(f"{name} {mode}", lambda r, n=name, m=mode: r["layers"][n][m])
             for name in names for mode in ("forward", "forward_backward")]
-    rows.append(("train step (SGD)", lambda r: r["train_step"]))
+    rows.append(("train step (pipeline)", lambda r: r["train_step"]))
+    rows.append(("train step (drop-in)", lambda r: r["train_step_drop_in"]))
     for label, pick in rows:
         cells = [pick(results[b]) for b in batches]
         print(f"{label:<24}" + "".join(
             f"{c['custom_ms']:>18.3f}{c['torch_ms']:>10.3f}{c['ratio']:>7.2f}" for c in cells))
 
 
-def one_round(batch_sizes: list[int], device: torch.device, **timing: float) -> dict[str, dict]:
-    """Every figure once: layers and training step, per batch size."""
-    return {str(batch): {"layers": bench_layers(batch, device, **timing),
-                         "train_step": bench_train_step(batch, device, **timing)}
+def one_round(batch_sizes: list[int], device: torch.device, path: str, **timing: float
+              ) -> dict[str, dict]:
+    """Every figure once: layers and training steps, per batch size."""
+    return {str(batch): {"layers": bench_layers(batch, device, path, **timing),
+                         "train_step": bench_train_step(batch, device, path, False, **timing),
+                         "train_step_drop_in": bench_train_step(batch, device, path, True,
+                                                                **timing)}
             for batch in batch_sizes}
 
 
@@ -185,15 +204,32 @@ def combine(rounds: list[dict]) -> dict:
     return {key: combine([r[key] for r in rounds]) for key in first}
 
 
-def setup(device: torch.device, rounds: int, timing: dict[str, float]) -> dict[str, object]:
+def cpu_model_and_flags() -> tuple[str, list[str]]:
+    """The CPU's model name and feature flags from /proc/cpuinfo (Linux), else platform's name."""
+    info = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    return (info.get("model name", platform.processor() or platform.machine()),
+            info.get("flags", "").split())
+
+
+def setup(device: torch.device, path: str, rounds: int, timing: dict[str, float]
+          ) -> dict[str, object]:
     """What the figures were measured on and how."""
     cuda = device.type == "cuda"
+    model, flags = cpu_model_and_flags()
     return {"torch": torch.__version__, "threads": torch.get_num_threads(),
-            "processor": platform.processor() or platform.machine(), "device": str(device),
+            "cpu_model": model, "cpu_flags": " ".join(flags),
+            "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if cuda else "cpu",
-            "ops_path": ops.PATH,  # fmnist.nn.ops.PATH; "auto" runs the fast path on CPU
-            "input_layout": "each layer's input as its own network passes it: NCHW contiguous "
-                            "for torch.nn's, channels_last for ours",
+            "ops_path": path,  # our layers' `path`; "auto" runs the fast one on CPU
+            "input_layout": "layers: each layer's input as its own network passes it: NCHW "
+                            "contiguous for torch.nn's, channels_last for ours; train_step: as "
+                            "build_network lays ours out; train_step_drop_in: all contiguous",
             "grad_layout": "each implementation's own output layout",
             "statistic": "median over rounds of the median ms per call over alternating "
                          "samples; ratio = median of the per-round custom/torch ratios",
@@ -209,12 +245,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="untimed calls before sampling")
     parser.add_argument("--min-time", type=float, default=0.05, help="seconds per sample")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:N")
-    parser.add_argument("--path", choices=ops.PATHS, default=ops.PATH,
-                        help="which implementation our layers run (fmnist.nn.ops.PATH)")
+    parser.add_argument("--path", choices=ops.PATHS, default="auto",
+                        help="which implementation our layers run (their `path` argument)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ops.json"))
     args = parser.parse_args()
 
-    ops.PATH = args.path
     device = resolve_device(args.device)
     timing = {"repeats": args.repeats, "warmup": args.warmup, "min_time": args.min_time}
     runs = {}
@@ -223,11 +258,12 @@ def main() -> None:
         # A load burst from another process on a shared machine spoils one round, not all.
         # True float32 on both sides, as in the verify stage: TF32 would time other arithmetic.
         with exact_float32():
-            runs[mode] = {"batch_size": combine([one_round(args.batch_sizes, device, **timing)
-                                                 for _ in range(args.rounds)])}
+            rounds = [one_round(args.batch_sizes, device, args.path, **timing)
+                      for _ in range(args.rounds)]
+        runs[mode] = {"batch_size": combine(rounds)}
         print(f"\n{mode}")
         print_table(runs[mode]["batch_size"])
-    write_json(args.out, {"setup": setup(device, args.rounds, timing), "runs": runs})
+    write_json(args.out, {"setup": setup(device, args.path, args.rounds, timing), "runs": runs})
 
 
 if __name__ == "__main__":
