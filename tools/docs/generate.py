@@ -80,11 +80,14 @@ def ops_ratio(root: Path) -> str:
     ops = load(root, "benchmarks/results/ops.json")
     lines = []
     for mode, run in ops["runs"].items():
-        ratios = [f"{run['batch_size'][b]['train_step']['ratio']} at batch {b}"
-                  for b in sorted(run["batch_size"], key=int)]
-        lines.append(f"- {mode}, {ops['setup']['threads']} threads, torch "
-                     f"{ops['setup']['torch']}: a whole SGD step of our network took "
-                     f"{' and '.join(ratios)} times torch.nn's.")
+        for key, how in (("train_step", "as the pipeline builds it"),
+                         ("train_step_drop_in", "drop-in (a plain nn.Sequential of our layers)")):
+            ratios = [f"{run['batch_size'][b][key]['ratio']} at batch {b}"
+                      for b in sorted(run["batch_size"], key=int) if key in run["batch_size"][b]]
+            if ratios:
+                lines.append(f"- {mode}, {ops['setup']['threads']} threads, torch "
+                             f"{ops['setup']['torch']}, {how}: a whole SGD step of our network "
+                             f"took {' and '.join(ratios)} times torch.nn's.")
     return "\n".join(lines)
 
 
