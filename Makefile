@@ -5,7 +5,7 @@ BIN    := $(abspath $(VENV))/bin
 DATA   := /usr/share/datasets/fashion-mnist
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup data repro test lint bench docs clean
+.PHONY: setup data repro test lint bench bench-resume docs clean
 
 setup: $(VENV)/.installed
 
@@ -35,6 +35,12 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_ops.py
+
+# Resume after a SIGKILL through the real `dvc repro`, on a fresh clone of HEAD (commit first):
+# writes benchmarks/results/resume.json (minutes; keep the machine otherwise idle).
+# `make bench-resume ARGS=--quick` checks the machinery in seconds per run and writes nothing.
+bench-resume: setup data
+	$(BIN)/python benchmarks/resume.py $(ARGS)
 
 # The docs' numbers: tables from the committed outputs, and the `dvc exp show` / `metrics diff`
 # sample and docs/plots_diff.png from `dvc exp run -S lr=0.05` on a fresh clone of HEAD
