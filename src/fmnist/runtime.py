@@ -56,11 +56,8 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 class exact_float32:  # lowercase: a context manager used like torch.no_grad
-    """`with exact_float32():` full float32 (no TF32) in CUDA matmuls and cuDNN convolutions.
-
-    Restores the previous settings after the block; only sets flags, so it is safe on CPU-only
-    machines. Uses torch's fp32_precision API: reading the legacy allow_tf32 flags after it raises.
-    """
+    """`with exact_float32():` full float32 (no TF32) in CUDA matmuls and cuDNN convolutions,
+    then the previous settings (torch's fp32_precision flags: the legacy allow_tf32 would raise)."""
 
     _SETTINGS = (torch.backends.cuda.matmul, torch.backends.cudnn.conv)
 

@@ -1,8 +1,4 @@
-"""Find the four raw gz files on a list of mirrors, verifying their decompressed content.
-
-The mirror-reading edge: it reads directories and URLs and returns bytes; the fetch stage
-writes them.
-"""
+"""The mirror-reading edge: the four raw gz files from directories or URLs, content verified."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ class TunedConfig:
                              f"tta={self.tta!r}")
 
 
-# (dy, dx) shifts of each test-time view set, each view also mirrored ("none": the image alone)
+# (dy, dx) shifts of each test-time view set, each view also mirrored left-right ("none": x alone)
 TTA = {"flip": [(0, 0)], "shift": [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]}
 
 
@@ -91,8 +91,7 @@ class TunedNet(nn.Module):
             return self.classifier(self.features(x)).float()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits [N, 10]; in eval mode, the mean over the views of `config.tta`: x mirrored
-        left-right ("flip"), and also moved by one pixel up, down, left, right ("shift")."""
+        """Logits [N, 10]; in eval mode, the mean over the test-time views of `config.tta`."""
         if self.training or self.config.tta == "none":
             return self._logits(x)
         views = [_shifted(v, dy, dx) for v in (x, x.flip(-1)) for dy, dx in TTA[self.config.tta]]

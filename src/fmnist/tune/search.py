@@ -1,10 +1,6 @@
-"""The search as its workers run it: a study named by what gives its trials their meaning, and
-Optuna's loop, run by each worker until the study holds `budget` finished trials.
-
-Workers (the tune stage and extra ones) propose with their own seeds and a constant liar, so not
-the same point twice; trials still running elsewhere when the budget is met finish too, so a study
-ends at most workers - 1 trials over budget.
-"""
+"""The search as its workers run it: Optuna's loop until the study holds `budget` finished trials.
+Workers propose with seeds of their own and a constant liar (not the same point twice); trials
+running elsewhere when the budget is met finish too: at most workers - 1 trials over budget."""
 
 from __future__ import annotations
 
@@ -33,9 +29,8 @@ Objective = Callable[[optuna.Trial], float]
 
 
 def study_name(base: str, identity: Mapping[str, Any]) -> str:
-    """`base` and a short hash of what gives the trials their meaning: the search space's
-    version and `identity` (trial budget, data, seed...), never the number of trials, so that
-    raising the budget extends a study and changing the meaning starts a new one."""
+    """`base` and a hash of the space's version and `identity` (data, seed..., not the number of
+    trials): raising the budget extends a study, changing what a trial means starts a new one."""
     text = json.dumps({"space": SPACE_VERSION, **identity}, sort_keys=True)
     return f"{base}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
 
@@ -67,11 +62,8 @@ def states(study: optuna.Study) -> Counter[TrialState]:
 
 def work(study: optuna.Study, objective: Objective, budget: int, worker: int,
          on_trial: Callable[[FrozenTrial], None] = lambda trial: None) -> int:
-    """Run trials until the study holds `budget` finished ones; return how many ran here.
-
-    Optuna's loop beats each trial's heartbeat and, before each trial, fails the trials of dead
-    workers (their retries, waiting, come first); a Ctrl-C or a bug fails the trial and raises.
-    """
+    """Run trials until the study holds `budget` finished ones; return how many ran here (Optuna
+    fails dead workers' trials first, retried first; a Ctrl-C or a bug fails the trial, raises)."""
     ran = []
 
     def tagged(trial: optuna.Trial) -> float:
