@@ -9,17 +9,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    ValidationError,
-    create_model,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic.functional_validators import AfterValidator, BeforeValidator
+from pydantic.types import StrictBool, StrictInt
 
 from fmnist.data.classes import TRAIN_SAMPLES
 from fmnist.data.splits import split_sizes

@@ -44,8 +44,6 @@ def split_indices(n: int, val_fraction: float, generator: torch.Generator,
 def subsample(images: ArrayLike, labels: ArrayLike, limit: int, generator: torch.Generator,
               ) -> tuple[ArrayLike, ArrayLike]:
     """A seeded random subset of `limit` samples, numpy arrays or tensors (all when limit is 0)."""
-    if limit < 0:
-        raise ValueError(f"subsample: limit must be >= 0 (0 = all samples), got {limit}")
     if limit == 0 or limit >= len(labels):
         return images, labels
     rows = torch.randperm(len(labels), generator=generator)[:limit].sort().values.numpy()
