@@ -31,10 +31,8 @@ def confusion_matrix(predicted: np.ndarray, actual: np.ndarray, num_classes: int
     return counts.reshape(num_classes, num_classes)
 
 
-def classification_stats(
-    predictions_onehot: np.ndarray, labels_onehot: np.ndarray,
-    class_names: Sequence[str] | None = None,
-) -> dict[str, Any]:
+def classification_stats(predictions_onehot: np.ndarray, labels_onehot: np.ndarray,
+                         class_names: Sequence[str] | None = None) -> dict[str, Any]:
     """Accuracy, macro precision/recall and per-class precision/recall, rounded to 6 decimals.
 
     A class never predicted or absent has precision or recall 0.0 (not NaN, which JSON cannot
@@ -43,20 +41,14 @@ def classification_stats(
     class_names, cm = onehot_confusion(predictions_onehot, labels_onehot, class_names,
                                        "classification_stats")
     precision, recall = precision_recall(cm)
-    return {
-        "accuracy": _round(np.trace(cm) / cm.sum()),
-        "macro_precision": _round(precision.mean()),
-        "macro_recall": _round(recall.mean()),
-        "per_class": {
-            name: {"precision": _round(p), "recall": _round(r)}
-            for name, p, r in zip(class_names, precision, recall, strict=True)
-        },
-    }
+    return {"accuracy": _round(np.trace(cm) / cm.sum()),
+            "macro_precision": _round(precision.mean()), "macro_recall": _round(recall.mean()),
+            "per_class": {name: {"precision": _round(p), "recall": _round(r)}
+                          for name, p, r in zip(class_names, precision, recall, strict=True)}}
 
 
-def confusion_records(
-    predicted: np.ndarray, actual: np.ndarray, class_names: Sequence[str]
-) -> list[dict[str, str]]:
+def confusion_records(predicted: np.ndarray, actual: np.ndarray, class_names: Sequence[str]
+                      ) -> list[dict[str, str]]:
     """One `{"actual": name, "predicted": name}` row per sample, for DVC's `confusion` template."""
     predicted, actual = _check_indices(predicted, actual, len(class_names), "confusion_records")
     return [{"actual": class_names[a], "predicted": class_names[p]}
@@ -89,9 +81,8 @@ def onehot_confusion(predictions: Any, labels: Any, class_names: Sequence[str] |
                                          len(class_names))
 
 
-def check_onehot_pair(
-    predictions: Any, labels: Any, class_names: Sequence[str], caller: str
-) -> None:
+def check_onehot_pair(predictions: Any, labels: Any, class_names: Sequence[str], caller: str
+                      ) -> None:
     """Raise ValueError unless both are one-hot numpy arrays [N, K] with K == len(class_names)."""
     for name, array in (("predictions", predictions), ("labels", labels)):
         if not isinstance(array, np.ndarray):
@@ -156,15 +147,11 @@ def hardest_class(predictions: np.ndarray, labels: np.ndarray,
     row = cm[k].copy()
     row[k] = 0  # only the mistakes
     order = [j for j in np.argsort(-row, kind="stable")[:top] if row[j] > 0]
-    return {
-        "name": class_names[k],
-        "recall": _round(recall[k]),
-        "samples": int(cm[k].sum()),
-        "mistaken_for": [{"class": class_names[j], "count": int(row[j])} for j in order],
-        "taken_for_it": [  # the other direction: samples of other classes predicted as k
-            {"class": class_names[j], "count": int(cm[j, k])}
-            for j in np.argsort(-cm[:, k], kind="stable") if j != k and cm[j, k] > 0][:top],
-    }
+    # the other direction: samples of other classes predicted as k
+    taken = [j for j in np.argsort(-cm[:, k], kind="stable") if j != k and cm[j, k] > 0][:top]
+    return {"name": class_names[k], "recall": _round(recall[k]), "samples": int(cm[k].sum()),
+            "mistaken_for": [{"class": class_names[j], "count": int(row[j])} for j in order],
+            "taken_for_it": [{"class": class_names[j], "count": int(cm[j, k])} for j in taken]}
 
 
 def results_by_network(predictions: dict[str, np.ndarray], labels: np.ndarray, full: str

@@ -84,10 +84,14 @@ def initial_network(impl: str, seed: int, same_init: bool = True) -> nn.Sequenti
 
 def network_state(network: nn.Sequential, impl: str) -> dict[str, Any]:
     """What the train stage saves: the implementation and the weights, on the CPU."""
-    # contiguous NCHW copies: the custom network keeps its conv weights channels_last, and the
-    # saved bytes should not depend on a layout choice made for speed
-    return {"impl": impl, "state_dict": {k: v.detach().cpu().clone(
-        memory_format=torch.contiguous_format) for k, v in network.state_dict().items()}}
+    return {"impl": impl, "state_dict": cpu_state(network)}
+
+
+def cpu_state(network: nn.Module) -> dict[str, torch.Tensor]:
+    """The weights as contiguous CPU copies: the saved bytes should not depend on a layout chosen
+    for speed (channels_last in our convolutions and the tuned network)."""
+    return {k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
+            for k, v in network.state_dict().items()}
 
 
 def restore_network(saved: Any, name: str) -> nn.Sequential:

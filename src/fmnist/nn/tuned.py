@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from fmnist.errors import DataError
+from fmnist.nn.assignment import cpu_state
 
 
 @dataclass(frozen=True)
@@ -105,10 +106,7 @@ class TunedNet(nn.Module):
 
 def tuned_state(model: TunedNet) -> dict[str, Any]:
     """What the tune stage saves: the config (to rebuild), the precision and the weights."""
-    # contiguous copies: the saved bytes should not depend on the channels_last layout
-    return {"config": asdict(model.config), "bf16": model.bf16,
-            "state_dict": {k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
-                           for k, v in model.state_dict().items()}}
+    return {"config": asdict(model.config), "bf16": model.bf16, "state_dict": cpu_state(model)}
 
 
 def restore_tuned(saved: Any, name: str) -> TunedNet:

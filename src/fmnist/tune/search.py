@@ -145,22 +145,16 @@ def summary(study: optuna.Study, best: FrozenTrial, arch: TunedConfig, train: Tr
     final = best_epoch(results) if final_data == "train" else results[-1]
     workers = Counter(str(t.user_attrs.get("worker")) for t in study.get_trials(
         deepcopy=False, states=FINISHED))
-    return {
-        "study": study.study_name,
-        "best_trial": best.number,
-        "best_is_baseline": best.params == BASELINE,
-        "best_params": {**asdict(arch), **asdict(train)},
-        "search_best_val_loss": round(best.value, 6),
-        "search_val_accuracy": round(best.user_attrs.get("val_accuracy", float("nan")), 6),
-        "final_data": final_data,
-        "val_held_out": final_data == "train",
-        "best_val_loss": round(final.val_loss, 6),
-        "best_val_accuracy": round(final.val_accuracy, 6),
-        "best_epoch": final.epoch,
-        "final_epochs": len(results),
-        "trials_run": count[TrialState.COMPLETE] + count[TrialState.PRUNED],
-        "trials_complete": count[TrialState.COMPLETE],
-        "trials_pruned": count[TrialState.PRUNED],
-        "trials_failed": count[TrialState.FAIL],
-        "trials_per_worker": dict(sorted(workers.items())),
-    }
+    complete, pruned = count[TrialState.COMPLETE], count[TrialState.PRUNED]
+    return {"study": study.study_name, "best_trial": best.number,
+            "best_is_baseline": best.params == BASELINE,
+            "best_params": {**asdict(arch), **asdict(train)},
+            "search_best_val_loss": round(best.value, 6),
+            "search_val_accuracy": round(best.user_attrs.get("val_accuracy", float("nan")), 6),
+            "final_data": final_data, "val_held_out": final_data == "train",
+            "best_val_loss": round(final.val_loss, 6),
+            "best_val_accuracy": round(final.val_accuracy, 6), "best_epoch": final.epoch,
+            "final_epochs": len(results), "trials_run": complete + pruned,
+            "trials_complete": complete, "trials_pruned": pruned,
+            "trials_failed": count[TrialState.FAIL],
+            "trials_per_worker": dict(sorted(workers.items()))}
