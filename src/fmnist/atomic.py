@@ -1,6 +1,5 @@
-"""The stages' outputs, written atomically: each file under a temporary name beside it,
-`.<name>.partial`, renamed into place once complete (the next run removes a killed one's, see
-`clean_partials`). Whole folders are DVC's: it removes a stage's outputs before running it."""
+"""The stages' outputs, written atomically: each file as `.<name>.partial` beside it, renamed into
+place once complete (`clean_partials` removes a killed run's). Whole folders are DVC's to clear."""
 
 from __future__ import annotations
 
@@ -63,11 +62,8 @@ def write_json(path: str | Path, data: Any) -> None:
 
 
 def torch_bytes(obj: Any) -> bytes:
-    """`torch.save` of `obj` into memory: equal objects give equal bytes.
-
-    torch.save records the name of the file it writes inside the archive; saving to memory keeps
-    the temporary name out, so equal tensors give equal files (and equal DVC hashes).
-    """
+    """`torch.save` of `obj` into memory: equal objects give equal bytes (a file's archive would
+    record its temporary name, and so differ in bytes and DVC hash)."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return buffer.getvalue()

@@ -1,10 +1,5 @@
-"""The pipeline's parameters, validated: types, ranges and relations, every problem in one line.
-
-`Params` describes all of them with pydantic; `validate(raw, keys)` checks the keys a stage reads
-(those it lists in dvc.yaml) and returns a model holding exactly those, or raises one ParamError
-naming every invalid key, what was expected and what was found. A key that `Params` does not
-know (a misspelling) is an error in every stage. Used only by the stages.
-"""
+"""The pipeline's parameters for the stages, validated with pydantic: types, ranges, relations,
+and unknown (misspelt) keys, every problem of the keys a stage reads in one ParamError line."""
 
 from __future__ import annotations
 
@@ -14,17 +9,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    ValidationError,
-    create_model,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic.functional_validators import AfterValidator, BeforeValidator
+from pydantic.types import StrictBool, StrictInt
 
 from fmnist.data.classes import TRAIN_SAMPLES
 from fmnist.data.splits import split_sizes

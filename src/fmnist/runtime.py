@@ -10,7 +10,6 @@ import numpy as np
 import torch
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N")
-PRECISIONS = ("auto", "bf16", "fp32")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -32,8 +31,6 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def choose_bf16(precision: str, device: torch.device) -> tuple[bool, str]:
     """Whether to train in bfloat16 autocast, and why: 'auto' picks it where the hardware has it."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision != "auto":
         return precision == "bf16", f"{precision}, as requested"
     if device.type == "cuda":
@@ -56,11 +53,8 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 class exact_float32:  # lowercase: a context manager used like torch.no_grad
-    """`with exact_float32():` full float32 (no TF32) in CUDA matmuls and cuDNN convolutions.
-
-    Restores the previous settings after the block; only sets flags, so it is safe on CPU-only
-    machines. Uses torch's fp32_precision API: reading the legacy allow_tf32 flags after it raises.
-    """
+    """`with exact_float32():` full float32 (no TF32) in CUDA matmuls and cuDNN convolutions,
+    then the previous settings (torch's fp32_precision flags: the legacy allow_tf32 would raise)."""
 
     _SETTINGS = (torch.backends.cuda.matmul, torch.backends.cudnn.conv)
 

@@ -111,10 +111,3 @@ def test_http_mirror(tmp_path, good_mirror):
             fetch_all([url + "sub/"], 5, expected=expected)
     finally:
         server.shutdown()
-
-
-@pytest.mark.parametrize(("mirrors", "timeout", "message"), [
-    ([], 5, "mirrors must name at least one"), (["x"], 0, "timeout must be > 0")])
-def test_bad_arguments(mirrors, timeout, message):
-    with pytest.raises(ValueError, match=message):
-        fetch_all(mirrors, timeout)

@@ -25,51 +25,32 @@ def logits_to_onehot(logits: torch.Tensor | np.ndarray) -> np.ndarray:
 
 def confusion_matrix(predicted: np.ndarray, actual: np.ndarray, num_classes: int) -> np.ndarray:
     """Counts [K, K] of samples per (actual, predicted) class: rows actual, columns predicted."""
-    predicted = _check_indices(predicted, num_classes, "confusion_matrix", "predicted")
-    actual = _check_indices(actual, num_classes, "confusion_matrix", "actual")
-    if len(predicted) != len(actual):
-        raise ValueError(f"confusion_matrix: {len(predicted)} predicted classes "
-                         f"but {len(actual)} actual classes")
+    predicted, actual = _check_indices(predicted, actual, num_classes, "confusion_matrix")
     # Flat cell index actual*K + predicted, counted, then [K*K] -> [K, K].
     counts = np.bincount(actual * num_classes + predicted, minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes)
 
 
-def classification_stats(
-    predictions_onehot: np.ndarray, labels_onehot: np.ndarray,
-    class_names: Sequence[str] | None = None,
-) -> dict[str, Any]:
+def classification_stats(predictions_onehot: np.ndarray, labels_onehot: np.ndarray,
+                         class_names: Sequence[str] | None = None) -> dict[str, Any]:
     """Accuracy, macro precision/recall and per-class precision/recall, rounded to 6 decimals.
 
-    A class never predicted has precision 0.0 and a class absent from the labels has recall 0.0
-    (instead of 0/0 = NaN, which JSON cannot hold); both zeros count in the macro averages, so
-    a model that ignores a class is penalised rather than averaged over fewer classes.
+    A class never predicted or absent has precision or recall 0.0 (not NaN, which JSON cannot
+    hold), counted in the macro averages: a model that ignores a class is penalised for it.
     """
-    class_names = default_names(class_names, labels_onehot)
-    check_onehot_pair(predictions_onehot, labels_onehot, class_names, "classification_stats")
-    cm = confusion_matrix(predictions_onehot.argmax(axis=1), labels_onehot.argmax(axis=1),
-                          len(class_names))
+    class_names, cm = onehot_confusion(predictions_onehot, labels_onehot, class_names,
+                                       "classification_stats")
     precision, recall = precision_recall(cm)
-    return {
-        "accuracy": _round(np.trace(cm) / cm.sum()),
-        "macro_precision": _round(precision.mean()),
-        "macro_recall": _round(recall.mean()),
-        "per_class": {
-            name: {"precision": _round(p), "recall": _round(r)}
-            for name, p, r in zip(class_names, precision, recall, strict=True)
-        },
-    }
+    return {"accuracy": _round(np.trace(cm) / cm.sum()),
+            "macro_precision": _round(precision.mean()), "macro_recall": _round(recall.mean()),
+            "per_class": {name: {"precision": _round(p), "recall": _round(r)}
+                          for name, p, r in zip(class_names, precision, recall, strict=True)}}
 
 
-def confusion_records(
-    predicted: np.ndarray, actual: np.ndarray, class_names: Sequence[str]
-) -> list[dict[str, str]]:
+def confusion_records(predicted: np.ndarray, actual: np.ndarray, class_names: Sequence[str]
+                      ) -> list[dict[str, str]]:
     """One `{"actual": name, "predicted": name}` row per sample, for DVC's `confusion` template."""
-    predicted = _check_indices(predicted, len(class_names), "confusion_records", "predicted")
-    actual = _check_indices(actual, len(class_names), "confusion_records", "actual")
-    if len(predicted) != len(actual):
-        raise ValueError(f"confusion_records: {len(predicted)} predicted classes "
-                         f"but {len(actual)} actual classes")
+    predicted, actual = _check_indices(predicted, actual, len(class_names), "confusion_records")
     return [{"actual": class_names[a], "predicted": class_names[p]}
             for a, p in zip(actual.tolist(), predicted.tolist(), strict=True)]
 
@@ -91,9 +72,17 @@ def default_names(class_names: Sequence[str] | None, labels: Any) -> Sequence[st
     return CLASS_NAMES if k == len(CLASS_NAMES) else tuple(str(i) for i in range(k))
 
 
-def check_onehot_pair(
-    predictions: Any, labels: Any, class_names: Sequence[str], caller: str
-) -> None:
+def onehot_confusion(predictions: Any, labels: Any, class_names: Sequence[str] | None,
+                     caller: str) -> tuple[Sequence[str], np.ndarray]:
+    """The class names (see `default_names`) and confusion matrix of validated one-hot arrays."""
+    class_names = default_names(class_names, labels)
+    check_onehot_pair(predictions, labels, class_names, caller)
+    return class_names, confusion_matrix(predictions.argmax(axis=1), labels.argmax(axis=1),
+                                         len(class_names))
+
+
+def check_onehot_pair(predictions: Any, labels: Any, class_names: Sequence[str], caller: str
+                      ) -> None:
     """Raise ValueError unless both are one-hot numpy arrays [N, K] with K == len(class_names)."""
     for name, array in (("predictions", predictions), ("labels", labels)):
         if not isinstance(array, np.ndarray):
@@ -125,16 +114,23 @@ def _check_onehot_rows(array: np.ndarray, what: str) -> None:
         raise ValueError(f"{what} must be one-hot rows, row {row} sums to {sums[row]:g}")
 
 
-def _check_indices(indices: Any, num_classes: int, caller: str, name: str) -> np.ndarray:
-    """Class indices as a 1-D int64 array, each in [0, num_classes)."""
-    array = np.asarray(indices)
-    if array.ndim != 1:
-        raise ValueError(f"{caller}: {name} must be 1-D class indices, got shape {array.shape}")
-    if array.size and not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(f"{caller}: {name} must be integer class indices, got {array.dtype}")
-    if array.size and (array.min() < 0 or array.max() >= num_classes):
-        raise ValueError(f"{caller}: {name} holds classes outside 0..{num_classes - 1}")
-    return array.astype(np.int64)
+def _check_indices(predicted: Any, actual: Any, num_classes: int, caller: str
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Both as 1-D int64 arrays of equal length, each class in [0, num_classes)."""
+    checked = []
+    for name, indices in (("predicted", predicted), ("actual", actual)):
+        array = np.asarray(indices)
+        if array.ndim != 1:
+            raise ValueError(f"{caller}: {name} must be 1-D class indices, got shape {array.shape}")
+        if array.size and not np.issubdtype(array.dtype, np.integer):
+            raise ValueError(f"{caller}: {name} must be integer class indices, got {array.dtype}")
+        if array.size and (array.min() < 0 or array.max() >= num_classes):
+            raise ValueError(f"{caller}: {name} holds classes outside 0..{num_classes - 1}")
+        checked.append(array.astype(np.int64))
+    if len(checked[0]) != len(checked[1]):
+        raise ValueError(f"{caller}: {len(checked[0])} predicted classes "
+                         f"but {len(checked[1])} actual classes")
+    return checked[0], checked[1]
 
 
 def _round(value: float) -> float:
@@ -145,31 +141,23 @@ def _round(value: float) -> float:
 def hardest_class(predictions: np.ndarray, labels: np.ndarray,
                   class_names: Sequence[str] | None = None, top: int = 3) -> dict[str, Any]:
     """The class of lowest recall and the classes its samples are most often mistaken for."""
-    class_names = default_names(class_names, labels)
-    check_onehot_pair(predictions, labels, class_names, "hardest_class")
-    cm = confusion_matrix(predictions.argmax(axis=1), labels.argmax(axis=1), len(class_names))
+    class_names, cm = onehot_confusion(predictions, labels, class_names, "hardest_class")
     _, recall = precision_recall(cm)
     k = int(recall.argmin())
     row = cm[k].copy()
     row[k] = 0  # only the mistakes
     order = [j for j in np.argsort(-row, kind="stable")[:top] if row[j] > 0]
-    return {
-        "name": class_names[k],
-        "recall": _round(recall[k]),
-        "samples": int(cm[k].sum()),
-        "mistaken_for": [{"class": class_names[j], "count": int(row[j])} for j in order],
-        "taken_for_it": [  # the other direction: samples of other classes predicted as k
-            {"class": class_names[j], "count": int(cm[j, k])}
-            for j in np.argsort(-cm[:, k], kind="stable") if j != k and cm[j, k] > 0][:top],
-    }
+    # the other direction: samples of other classes predicted as k
+    taken = [j for j in np.argsort(-cm[:, k], kind="stable") if j != k and cm[j, k] > 0][:top]
+    return {"name": class_names[k], "recall": _round(recall[k]), "samples": int(cm[k].sum()),
+            "mistaken_for": [{"class": class_names[j], "count": int(row[j])} for j in order],
+            "taken_for_it": [{"class": class_names[j], "count": int(cm[j, k])} for j in taken]}
 
 
 def results_by_network(predictions: dict[str, np.ndarray], labels: np.ndarray, full: str
                  ) -> dict[str, Any]:
-    """Every network's test statistics from one-hot predictions; network `full`'s in detail.
-
-    Per-class rows are a list in class order (JSON keeps list order, not dict order).
-    """
+    """Every network's test statistics from one-hot predictions; network `full`'s in detail
+    (per-class rows as a list in class order: JSON keeps list order, not dict order)."""
     results: dict[str, Any] = {}
     for name, predicted in predictions.items():
         stats = classification_stats(predicted, labels)
@@ -182,8 +170,8 @@ def results_by_network(predictions: dict[str, np.ndarray], labels: np.ndarray, f
 
 
 def headline_metrics(results: dict[str, Any], full: str) -> dict[str, dict[str, float]]:
-    """The numbers people compare between runs: each network's test accuracy, and the macro
-    averages of network `full`. Short keys keep `dvc exp show` narrow."""
+    """Each network's test accuracy and network `full`'s macro averages (short keys: for
+    `dvc exp show`)."""
     headline = {name: {"test_acc": stats["accuracy"]} for name, stats in results.items()}
     headline[full].update(macro_precision=results[full]["macro_precision"],
                           macro_recall=results[full]["macro_recall"])

@@ -75,8 +75,7 @@ def compare_layer(reference: nn.Module, custom: nn.Module, x: torch.Tensor,
                   generator: torch.Generator) -> dict[str, Any]:
     """One layer three ways (ours, torch's, torch's in float64) on input `x`."""
     with torch.no_grad():
-        shape = reference(x).shape
-    probe = torch.randn(shape, generator=generator).to(x.device)  # exact in float64 too
+        probe = torch.randn(reference(x).shape, generator=generator).to(x.device)  # exact in f64
     exact = _outputs_and_grads(copy.deepcopy(reference).double(), x.double(), probe)
     return _errors(_outputs_and_grads(custom, x, probe), _outputs_and_grads(reference, x, probe),
                    exact)
@@ -99,14 +98,10 @@ def twins(seed: int, device: torch.device) -> tuple[nn.Sequential, nn.Sequential
 
 
 def layer_cases(x: torch.Tensor, seed: int) -> list[tuple[str, nn.Module, nn.Module, torch.Tensor]]:
-    """(name, torch layer, our layer, its real input) for every layer of the assignment network.
-
-    Adds `pool1_after_relu`: the first pooling applied after ReLU instead of before, whose input
-    is full of tied zeros -- the case where the gradient's tie rule matters.
-    """
+    """(name, torch layer, our layer, its real input) for every layer of the assignment network,
+    and `pool1_after_relu`, whose input full of tied zeros tests the gradient's tie rule."""
     reference, custom = twins(seed, x.device)
-    cases = []
-    h = x
+    cases, h = [], x
     with torch.no_grad():
         for name, theirs, ours in zip(_layer_names(reference), reference, custom, strict=True):
             if name:
@@ -131,8 +126,7 @@ def _network_run(network: nn.Sequential, x: torch.Tensor, y: torch.Tensor
 
 
 def compare_network(x: torch.Tensor, y: torch.Tensor, seed: int) -> dict[str, Any]:
-    """Both assignment networks from the same weights, and torch's in float64: logits and the
-    loss's parameter gradients."""
+    """Both assignment networks and torch's in float64: logits and the loss's gradients."""
     reference, custom = twins(seed, x.device)
     exact = _network_run(copy.deepcopy(reference).double(), x.double(), y)
     return _errors(_network_run(custom, x, y), _network_run(reference, x, y), exact)
@@ -163,11 +157,8 @@ def failures(name: str, entry: dict[str, Any]) -> list[str]:
 
 def verify_against_torch(dataset: Dataset, batches: int, seed: int,
                          device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Compare our layers and network with PyTorch's on the first `batches` batches of `dataset`.
-
-    Both sides compute in true float32 on `device` (no TF32 on a GPU: it would make torch's
-    side the inexact one, off by ~1e-3). The checks run on the unrounded numbers.
-    """
+    """Compare our layers and network with PyTorch's on the first `batches` batches of `dataset`,
+    in true float32 (TF32 on a GPU would make torch's side the inexact one, off by ~1e-3)."""
     count = min(batches, len(dataset))
     if count < 1:
         raise VerificationError(f"verify_ops: need at least one batch, got {len(dataset)} "
@@ -206,8 +197,5 @@ def check(details: dict[str, Any]) -> None:
 
 
 def headline(details: dict[str, Any]) -> dict[str, float]:
-    """The number people compare between runs: the worst forward difference, in units of 1e-7.
-
-    Scaled so that DVC's 5-decimal display shows it faithfully (6.0e-07 would print as 0.0).
-    """
+    """The worst forward difference in units of 1e-7, which DVC's 5 decimals show (not 0.0)."""
     return {"max_forward_diff_x1e7": round(details["max_forward_diff"] * 1e7, 3)}

@@ -12,7 +12,7 @@ class Dataset:
     """Batches of `(samples, labels)`: `len()` is the number of batches, the last may be smaller."""
 
     def __init__(self, samples: torch.Tensor, labels: torch.Tensor, batch_size: int) -> None:
-        batch_size = _batch_size(batch_size)
+        batch_size = count(batch_size, "batch_size")
         samples, labels = torch.as_tensor(samples), torch.as_tensor(labels)  # numpy too
         if len(samples) != len(labels):
             raise ValueError(
@@ -53,12 +53,12 @@ class Dataset:
         return moved
 
 
-def _batch_size(value: object) -> int:
-    """`value` as an int >= 1 (numpy and torch integers too), else ValueError."""
+def count(value: object, name: str) -> int:
+    """`value` as an int >= 1 (numpy and torch integers too), else ValueError naming `name`."""
     try:
         size = operator.index(value)  # type: ignore[arg-type]
     except TypeError:
         size = None
     if isinstance(value, bool) or size is None or size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {value!r}")
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     return size

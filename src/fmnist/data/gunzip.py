@@ -16,18 +16,14 @@ def is_gzip(raw: bytes) -> bool:
 
 
 def decompress(raw: bytes) -> bytes:
-    """The decompressed bytes of gzip data `raw`; DataError saying why if it is not sound gzip.
-
-    Truncated streams (EOFError), CRC or header errors (gzip.BadGzipFile) and undecodable
-    deflate data (zlib.error) all become one "corrupt gzip" message.
-    """
+    """The decompressed bytes of gzip data `raw`; DataError saying why if it is not sound gzip."""
     if not is_gzip(raw):
         raise DataError("not gzip (no gzip magic bytes at the start)")
     try:
         return gzip.decompress(raw)
     except EOFError as err:
         raise DataError(f"corrupt gzip (truncated: {err})") from err
-    except (OSError, zlib.error) as err:
+    except (OSError, zlib.error) as err:  # gzip.BadGzipFile (CRC, header) is an OSError
         raise DataError(f"corrupt gzip ({err})") from err
 
 

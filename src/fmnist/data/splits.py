@@ -44,8 +44,6 @@ def split_indices(n: int, val_fraction: float, generator: torch.Generator,
 def subsample(images: ArrayLike, labels: ArrayLike, limit: int, generator: torch.Generator,
               ) -> tuple[ArrayLike, ArrayLike]:
     """A seeded random subset of `limit` samples, numpy arrays or tensors (all when limit is 0)."""
-    if limit < 0:
-        raise ValueError(f"subsample: limit must be >= 0 (0 = all samples), got {limit}")
     if limit == 0 or limit >= len(labels):
         return images, labels
     rows = torch.randperm(len(labels), generator=generator)[:limit].sort().values.numpy()
@@ -60,17 +58,13 @@ def make_splits(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np
     images, labels = subsample(*train, limit, generator)
     train_rows, val_rows = split_indices(len(labels), val_fraction, generator)
     full = to_tensors(images, labels)
-    return {
-        "train": {k: v[train_rows] for k, v in full.items()},
-        "val": {k: v[val_rows] for k, v in full.items()},
-        "test": to_tensors(*test),
-    }
+    return {"train": {k: v[train_rows] for k, v in full.items()},
+            "val": {k: v[val_rows] for k, v in full.items()}, "test": to_tensors(*test)}
 
 
 def class_counts(onehot: torch.Tensor) -> dict[str, int]:
     """Samples per class name, in class order."""
-    counts = onehot.sum(dim=0).long().tolist()
-    return dict(zip(CLASS_NAMES, counts, strict=True))
+    return dict(zip(CLASS_NAMES, onehot.sum(dim=0).long().tolist(), strict=True))
 
 
 def split_summary(splits: dict[str, Split]) -> dict[str, dict[str, Any]]:

@@ -9,25 +9,15 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from fmnist.analysis.evaluation import (
-    check_onehot_pair,
-    classification_stats,
-    confusion_matrix,
-    default_names,
-)
+from fmnist.analysis.evaluation import classification_stats, onehot_confusion
 
 
 def plot_stats(predictions: np.ndarray, labels: np.ndarray,
                class_names: Sequence[str] | None = None) -> Figure:
-    """The stats.png figure for one-hot numpy predictions and labels [N, K]; inputs validated.
-
-    `class_names` defaults to Fashion-MNIST's for 10 columns and to "0".."K-1" otherwise.
-    Save it with `fig.savefig("stats.png")`.
-    """
-    class_names = default_names(class_names, labels)
-    check_onehot_pair(predictions, labels, class_names, "plot_stats")
+    """The stats.png figure for one-hot numpy predictions and labels [N, K]; inputs validated;
+    `class_names` defaults to Fashion-MNIST's for 10 columns and to "0".."K-1" otherwise."""
+    class_names, cm = onehot_confusion(predictions, labels, class_names, "plot_stats")
     stats = classification_stats(predictions, labels, class_names)
-    cm = confusion_matrix(predictions.argmax(axis=1), labels.argmax(axis=1), len(class_names))
     fig = Figure(figsize=(17, 7.5), layout="constrained")
     ax_cm, ax_bars = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.15]})
     _draw_confusion(ax_cm, cm, class_names, stats["accuracy"])
@@ -51,12 +41,8 @@ def _draw_confusion(ax: Any, cm: np.ndarray, class_names: Sequence[str], accurac
 
 
 def _draw_precision_recall(ax: Any, stats: dict[str, Any], class_names: Sequence[str]) -> None:
-    """Grouped bars of per-class recall and precision, the macro averages as two distinct lines.
-
-    The axis starts a little below the lowest bar rather than at 0, so differences between
-    classes of 0.8 to 1.0 stay visible; the two macro lines, often within 1e-4 of each other,
-    differ in style and carry their values in the legend.
-    """
+    """Grouped bars of per-class recall and precision, the macro averages as two distinct lines
+    (often within 1e-4 of each other: they differ in style and give their values in the legend)."""
     recall = [stats["per_class"][name]["recall"] for name in class_names]
     precision = [stats["per_class"][name]["precision"] for name in class_names]
     x = np.arange(len(class_names))
@@ -68,7 +54,8 @@ def _draw_precision_recall(ax: Any, stats: dict[str, Any], class_names: Sequence
     ax.axhline(stats["macro_precision"], color="darkred", linestyle=":", linewidth=2.5,
                label=f"macro precision {stats['macro_precision']:.4f}")
     low = min(recall + precision)
-    bottom = max(0.0, math.floor((low - 0.05) * 20) / 20)  # a 0.05 step below the lowest bar
+    # not from 0: a 0.05 step below the lowest bar keeps differences of 0.8 to 1.0 visible
+    bottom = max(0.0, math.floor((low - 0.05) * 20) / 20)
     ax.set_ylim(bottom, 1.0 + (1.0 - bottom) * 0.18)  # headroom for the legend
     ax.set_xticks(x, labels=class_names, rotation=45, ha="right")
     ax.set_ylabel(f"score (axis from {bottom:.2f})")

@@ -12,11 +12,8 @@ SPLITS = {"train_loss": ("train", "-"), "val_loss": ("val", "--")}
 
 
 def losses_figure(histories: Mapping[str, Mapping[str, list[float]]]) -> Figure:
-    """Left: train/val loss per epoch of each implementation; right: custom - torch per epoch.
-
-    The two implementations differ by ~1e-4, so on one axis their curves hide each other: the
-    difference panel shows what the overlay cannot.
-    """
+    """Left: train/val loss per epoch of each implementation; right: custom - torch per epoch,
+    which shows what the overlay cannot (curves ~1e-4 apart hide each other)."""
     fig = Figure(figsize=(12, 4.5), layout="constrained")
     overlay, gap = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1]})
     for impl, curves in histories.items():

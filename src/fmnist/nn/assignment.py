@@ -52,11 +52,8 @@ def build_network(impl: str, path: str = "auto") -> nn.Sequential:
 
 
 def _store_channels_last(network: nn.Sequential) -> None:
-    """Lay out every Conv2d weight channels_last, i.e. (O, kh, kw, C) in memory, same values.
-
-    Our layers compute in that order and, as torch's do, return channels_last for channels_last
-    weights or input: so each layer hands the next a channels_last tensor, with no transposes.
-    """
+    """Lay out every Conv2d weight channels_last, (O, kh, kw, C) in memory: our layers compute
+    in that order and return channels_last, so no layer transposes what the previous one gave."""
     for layer in network:
         if isinstance(layer, ops.Conv2d):
             weight = layer.weight.detach().permute(0, 2, 3, 1)  # (O, kh, kw, C)
@@ -76,11 +73,8 @@ def copy_weights(source: nn.Module, target: nn.Module) -> None:
 
 
 def initial_network(impl: str, seed: int, same_init: bool = True) -> nn.Sequential:
-    """The `impl` network as seeded; with `same_init`, the custom one gets the torch one's weights.
-
-    Both are built from the same seed, so `same_init` isolates the implementation: the two
-    networks then differ only in how their layers compute, not where they start.
-    """
+    """The `impl` network as seeded; with `same_init`, the custom one gets the torch one's weights,
+    so that the two differ only in how their layers compute, not where they start."""
     torch.manual_seed(seed)
     reference = build_network("torch")
     if impl == "torch":
@@ -94,10 +88,14 @@ def initial_network(impl: str, seed: int, same_init: bool = True) -> nn.Sequenti
 
 def network_state(network: nn.Sequential, impl: str) -> dict[str, Any]:
     """What the train stage saves: the implementation and the weights, on the CPU."""
-    # contiguous NCHW copies: the custom network keeps its conv weights channels_last, and the
-    # saved bytes should not depend on a layout choice made for speed
-    return {"impl": impl, "state_dict": {k: v.detach().cpu().clone(
-        memory_format=torch.contiguous_format) for k, v in network.state_dict().items()}}
+    return {"impl": impl, "state_dict": cpu_state(network)}
+
+
+def cpu_state(network: nn.Module) -> dict[str, torch.Tensor]:
+    """The weights as contiguous CPU copies: the saved bytes should not depend on a layout chosen
+    for speed (channels_last in our convolutions and the tuned network)."""
+    return {k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
+            for k, v in network.state_dict().items()}
 
 
 def restore_network(saved: Any, name: str) -> nn.Sequential:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from fmnist.errors import DataError
+from fmnist.nn.assignment import cpu_state
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class TunedConfig:
                              f"tta={self.tta!r}")
 
 
-# (dy, dx) shifts of each test-time view set, each view also mirrored ("none": the image alone)
+# (dy, dx) shifts of each test-time view set, each view also mirrored left-right ("none": x alone)
 TTA = {"flip": [(0, 0)], "shift": [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]}
 
 
@@ -91,8 +92,7 @@ class TunedNet(nn.Module):
             return self.classifier(self.features(x)).float()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits [N, 10]; in eval mode, the mean over the views of `config.tta`: x mirrored
-        left-right ("flip"), and also moved by one pixel up, down, left, right ("shift")."""
+        """Logits [N, 10]; in eval mode, the mean over the test-time views of `config.tta`."""
         if self.training or self.config.tta == "none":
             return self._logits(x)
         views = [_shifted(v, dy, dx) for v in (x, x.flip(-1)) for dy, dx in TTA[self.config.tta]]
@@ -106,10 +106,7 @@ class TunedNet(nn.Module):
 
 def tuned_state(model: TunedNet) -> dict[str, Any]:
     """What the tune stage saves: the config (to rebuild), the precision and the weights."""
-    # contiguous copies: the saved bytes should not depend on the channels_last layout
-    return {"config": asdict(model.config), "bf16": model.bf16,
-            "state_dict": {k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
-                           for k, v in model.state_dict().items()}}
+    return {"config": asdict(model.config), "bf16": model.bf16, "state_dict": cpu_state(model)}
 
 
 def restore_tuned(saved: Any, name: str) -> TunedNet:

@@ -6,28 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from fmnist.data.classes import CLASS_NAMES
-from fmnist.report.prose import (
-    BASELINE_NOTE,
-    UPPER_BODY,
-    UPPER_BODY_NOTE,
-    commutativity_explanation,
-    differences,
-    speed_note,
-)
+from fmnist.report import prose
 
+# The results the report reads, by name.
 RESULTS = ("prepare", "verify_ops", "train_custom", "train_torch", "compare", "tune", "test")
-"""The results the report reads, by name."""
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def _value(value: Any) -> str:
-    """A hyperparameter for reading: floats to 4 significant digits."""
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def data_section(m: dict[str, Any], plots: str) -> str:
@@ -74,7 +62,7 @@ def ops_section(m: dict[str, Any], plots: str) -> str:
         f"{c['conv']['mean_abs_diff']:.3g}, at {100 * c['conv']['fraction_differing']:.0f}% of "
         "the positions).",
         f"![Commutativity experiment]({plots}/commutativity.png)",
-        commutativity_explanation(c["pool"]["max_abs_diff"], c["conv"]["max_abs_diff"]),
+        prose.commutativity_explanation(c["pool"]["max_abs_diff"], c["conv"]["max_abs_diff"]),
     ])
 
 
@@ -88,7 +76,10 @@ def losses_section(m: dict[str, Any], plots: str, timings: str) -> str:
     """The two implementations' training compared, with an account of their differences."""
     rows = [[impl, t["best_epoch"], f"{t['best_val_loss']:.4f}", f"{t['val_accuracy']:.4f}"]
             for impl, t in (("custom", m["train_custom"]), ("torch", m["train_torch"]))]
-    c = m["compare"]
+    c, v, device = m["compare"], m["verify_ops"], m["train_torch"]["device"]
+    # the arithmetic that differs: torch's backend, if verify_ops ran on the trainings' device
+    same = v["device"] == device and m["train_custom"]["device"] == device
+    backend = v["torch_backend"] if same else "its own kernels"
     gaps = (f"the largest per-epoch gap is {c['train_loss']['max_abs_diff']:.2g} in training "
             f"loss, {c['val_loss']['max_abs_diff']:.2g} in validation loss and "
             f"{c['val_accuracy']['max_abs_diff']:.2g} in validation accuracy")
@@ -101,22 +92,16 @@ def losses_section(m: dict[str, Any], plots: str, timings: str) -> str:
         _table(["implementation", "best epoch", "best val loss", "val accuracy (best epoch)"],
                rows),
         f"![Loss curves]({plots}/losses.png)",
-        f"{_differences(m)} {growth}{gaps}.",
-        speed_note(timings),
+        f"{prose.differences(backend, device)} {growth}{gaps}.",
+        prose.speed_note(timings),
     ])
-
-
-def _differences(m: dict[str, Any]) -> str:
-    """The arithmetic that differs, on the device both trainings ran on."""
-    v, device = m["verify_ops"], m["train_torch"]["device"]
-    same = v["device"] == device and m["train_custom"]["device"] == device
-    return differences(v["torch_backend"] if same else "its own kernels", device)
 
 
 def tuning_section(m: dict[str, Any], plots: str) -> str:
     """What the search found and how the winner trained."""
     t = m["tune"]
-    rows = [[f"`{k}`", f"`{_value(v)}`"] for k, v in t["best_params"].items()]
+    rows = [[f"`{k}`", f"`{v:.4g}`" if isinstance(v, float) else f"`{v}`"]  # 4 digits to read
+            for k, v in t["best_params"].items()]
     return "\n\n".join([
         "## Tuning (bonus)",
         f"{_search(t)} {_final_training(t)}",
@@ -133,7 +118,7 @@ def _search(t: dict[str, Any]) -> str:
                 f"validation loss of {t['search_best_val_loss']:.4f}.")
     return (f"Optuna ran {_plural(t['trials_run'], 'trial')} ({t['trials_complete']} complete, "
             f"{t['trials_pruned']} pruned on their per-epoch validation loss); the best, trial "
-            f"{t['best_trial']}{BASELINE_NOTE if t['best_is_baseline'] else ''}, reached "
+            f"{t['best_trial']}{prose.BASELINE_NOTE if t['best_is_baseline'] else ''}, reached "
             f"a validation loss of {t['search_best_val_loss']:.4f} in its short run.")
 
 
@@ -176,7 +161,7 @@ def _hardest(hard: dict[str, Any]) -> str:
             f"{listing(hard['mistaken_for'])}; in the other direction, the samples most often "
             f"predicted as {hard['name']} are {listing(hard['taken_for_it'])}.")
     confused = {hard["name"], *(r["class"] for r in hard["mistaken_for"][:2])}
-    return text + (UPPER_BODY_NOTE if confused <= UPPER_BODY else "")
+    return text + (prose.UPPER_BODY_NOTE if confused <= prose.UPPER_BODY else "")
 
 
 def _plural(count: int, word: str) -> str:
@@ -184,8 +169,7 @@ def _plural(count: int, word: str) -> str:
 
 
 def build_report(m: dict[str, Any], plots: str, timings: str) -> str:
-    """The whole report from the RESULTS by name; `plots` and `timings` are folders relative to
-    the report."""
+    """The whole report from the RESULTS by name; `plots`, `timings`: folders relative to it."""
     head = ("# Fashion-MNIST: report\n\nGenerated by the `report` stage from the pipeline's "
             "results and figures; `dvc repro` rewrites it whenever they change.")
     sections = [head, data_section(m, plots), ops_section(m, plots),

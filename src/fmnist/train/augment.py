@@ -6,11 +6,8 @@ import torch
 
 
 class FlipShift:
-    """Mirror each image left-right with probability 1/2 and shift it by up to `shift` pixels.
-
-    Fashion-MNIST items are centred and upright, so small shifts and left-right mirrors give
-    plausible new samples; vertical flips would not.
-    """
+    """Mirror each image left-right with probability 1/2 and shift it by up to `shift` pixels
+    (Fashion-MNIST items are centred and upright: vertical flips would not be plausible)."""
 
     def __init__(self, shift: int = 2, generator: torch.Generator | None = None) -> None:
         self.shift = shift
@@ -35,12 +32,8 @@ class FlipShift:
 
 
 class RandomErasing:
-    """With probability `p`, replace a random rectangle of each image by uniform noise.
-
-    Random erasing (Zhong et al., 2020): the rectangle covers a U(`area`) fraction of the image
-    with a log-uniform aspect ratio in `ratio`, so the network cannot rely on any one region (a
-    collar, a heel) being visible. Vectorised over the batch; seeded by `generator`.
-    """
+    """Random erasing (Zhong et al., 2020): with probability `p`, a rectangle of U(`area`) of the
+    image, aspect log-uniform in `ratio`, becomes noise: no region (a collar) can be relied on."""
 
     def __init__(self, p: float = 0.5, area: tuple[float, float] = (0.02, 0.25),
                  ratio: tuple[float, float] = (0.3, 3.3),

@@ -1,8 +1,5 @@
-"""An exponential moving average of a model's weights, evaluated in place of the raw ones.
-
-Late in training SGD's weights jitter around a minimum; their running average sits nearer its
-centre and generalises a little better, at the cost of one extra copy of the weights.
-"""
+"""An exponential moving average of a model's weights, evaluated in place of the raw ones: SGD's
+weights jitter around a minimum late in training, their average sits nearer its centre."""
 
 from __future__ import annotations
 
@@ -13,12 +10,8 @@ from torch import nn
 
 
 class EMA(nn.Module):
-    """`model` averaged after every optimizer step: avg <- d * avg + (1 - d) * weights.
-
-    The decay warms up as min(decay, (1 + t) / (10 + t)), so the first steps, far from any
-    minimum, fade quickly. Batch-norm statistics are averaged the same way. A module, so that its
-    `state_dict` holds the average and the step count t.
-    """
+    """`model` (batch-norm statistics too) averaged after every optimizer step: avg <- d * avg +
+    (1 - d) * weights; a module, so that its `state_dict` holds the average and step count t."""
 
     def __init__(self, model: nn.Module, decay: float = 0.999) -> None:
         if not 0.0 < decay < 1.0:
@@ -34,7 +27,7 @@ class EMA(nn.Module):
         """Move the average one step towards the current weights."""
         self.steps += 1
         t = int(self.steps)
-        decay = min(self.decay, (1 + t) / (10 + t))
+        decay = min(self.decay, (1 + t) / (10 + t))  # warm-up: the first steps fade quickly
         for average, current in self._pairs:
             average.lerp_(current, 1 - decay)
 

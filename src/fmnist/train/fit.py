@@ -1,5 +1,4 @@
-"""`fit`: SGD with per-epoch validation, best-epoch selection and a divergence check, on a
-training state that can be saved and restored between epochs; evaluation."""
+"""`fit`: SGD with per-epoch validation, best-epoch selection and a divergence check; evaluation."""
 
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fmnist.data.dataset import Dataset
+from fmnist.data.dataset import Dataset, count
 from fmnist.errors import TrainingError
 from fmnist.train.average import EMA
 from fmnist.train.history import EpochResult
@@ -33,8 +32,7 @@ M = TypeVar("M", bound=nn.Module)
 
 @dataclass
 class Training:
-    """A run between epochs, all in one place: what trains one batch (`step`), the data order's
-    generator (None: torch's), the results so far, the kept weights, the divergence yardstick."""
+    """A run between epochs: what trains a batch, the data order, the results, the kept weights."""
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
@@ -72,8 +70,7 @@ class Training:
         return loss.detach()
 
     def state_dict(self) -> dict[str, Any]:
-        """All that decides the rest of the run, random generators included, as tensors and
-        plain values (a weights_only torch.load reads them back)."""
+        """All that decides the rest of the run, as values a weights_only torch.load reads back."""
         parts = {name: part.state_dict() for name, part in self._parts().items()}
         return {**parts, "rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -119,9 +116,8 @@ class Checkpoint(Protocol):
 def fit(model: M, number_of_epochs: int, training_set: Dataset, validation_set: Dataset, *,
         lr: float = 0.01, momentum: float = 0.9, generator: torch.Generator | None = None,
         checkpoint: Checkpoint | None = None) -> tuple[M, list[float], list[float]]:
-    """Train `model` in place (on its device) with SGD; return a copy holding the weights of the
-    epoch of lowest validation loss, and the per-epoch mean training and validation losses.
-    `generator` draws the data order; `checkpoint` resumes the run and keeps it after each epoch."""
+    """Train `model` in place with SGD; return a copy with its best epoch's weights, and the
+    per-epoch losses. `generator` draws the data order; `checkpoint` resumes and keeps the run."""
     training = Training(model, torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum),
                         generator)
     if checkpoint is not None:
@@ -134,20 +130,17 @@ def run(training: Training, number_of_epochs: int, training_set: Dataset,
         validation_set: Dataset, *, keep: str = "best", validate_every: int = 1,
         on_epoch: Callable[[EpochResult], None] | None = None, progress: bool = True,
         checkpoint: Checkpoint | None = None) -> None:
-    """Run `training` from its next epoch to `number_of_epochs`: each one shuffles, steps
-    through the batches, validates (every `validate_every`-th and the last), updates the kept
-    weights (the best so far, or the last: `keep`), calls `on_epoch` (its exceptions, such as
-    optuna.TrialPruned, propagate), saves the checkpoint. TrainingError when a loss becomes NaN
-    or infinite, or the running training loss grows past DIVERGENCE_FACTOR times the first's."""
-    _check_count("number_of_epochs", number_of_epochs)
-    _check_count("validate_every", validate_every)
+    """Run `training` to `number_of_epochs`, keeping the "best" or "last" weights; `on_epoch`'s
+    exceptions (optuna.TrialPruned) propagate. TrainingError when a loss diverges."""
+    count(number_of_epochs, "fit: number_of_epochs")
+    count(validate_every, "fit: validate_every")
     if keep not in ("best", "last"):
         raise ValueError(f"fit: keep must be 'best' or 'last', got {keep!r}")
     for name, data in (("training_set", training_set), ("validation_set", validation_set)):
         if data.num_samples == 0:
             raise ValueError(f"fit: {name} is empty")
     model, validated = training.model, training.validated
-    device = _model_device(model)
+    device = _device(model)
     # Copy the data to the device once; the moved datasets also keep the callers' order untouched.
     train_data, val_data = training_set.to(device), validation_set.to(device)
     was_training = model.training
@@ -186,7 +179,7 @@ def run(training: Training, number_of_epochs: int, training_set: Dataset,
 def evaluate(model: nn.Module, dataset: Dataset, device: torch.device | str | None = None
              ) -> tuple[float, float]:
     """Mean cross-entropy over samples and accuracy of `model` on `dataset` (moved to `device`)."""
-    device = _model_device(model) if device is None else torch.device(device)
+    device = _device(model, device)
     if dataset.num_samples == 0:
         raise ValueError("evaluate: dataset is empty")
     loss_sum = torch.zeros((), device=device)
@@ -205,7 +198,7 @@ def evaluate(model: nn.Module, dataset: Dataset, device: torch.device | str | No
 def predict(model: nn.Module, dataset: Dataset, device: torch.device | str | None = None
             ) -> torch.Tensor:
     """Logits [N, K] on the CPU, in the order of `dataset`'s current batches."""
-    device = _model_device(model) if device is None else torch.device(device)
+    device = _device(model, device)
     with eval_mode(model.to(device)):
         batches = [model(x.to(device)).cpu() for x, _ in dataset]
     if not batches:
@@ -260,18 +253,13 @@ def _check_loss(training: Training, loss: float, which: str, epoch: int) -> None
                             "training diverged; lower the learning rate")
 
 
-def _check_count(name: str, value: object) -> None:
-    """ValueError unless `value` is an int >= 1 (bool, though an int, is not a count)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"fit: {name} must be an integer >= 1, got {value!r}")
-
-
 def _current_lr(optimizer: torch.optim.Optimizer) -> float:
     """Learning rate of the first parameter group."""
     return float(optimizer.param_groups[0]["lr"])
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    """Device of the model's first parameter, CPU for a parameterless model."""
-    first = next(model.parameters(), None)
-    return torch.device("cpu") if first is None else first.device
+def _device(model: nn.Module, device: torch.device | str | None = None) -> torch.device:
+    """`device`, else that of the model's first parameter (CPU for a parameterless model)."""
+    if device is not None:
+        return torch.device(device)
+    return next(model.parameters(), torch.empty(0, device="cpu")).device

@@ -30,13 +30,9 @@ def best_epoch(results: list[EpochResult]) -> EpochResult:
 def summarize(results: list[EpochResult]) -> dict[str, float | int]:
     """The best epoch (lowest validation loss) with its loss and accuracy, and the last one's."""
     best = best_epoch(results)
-    return {
-        "best_epoch": best.epoch,
-        "best_val_loss": round(best.val_loss, 6),
-        "val_accuracy": round(best.val_accuracy, 6),
-        "final_val_accuracy": round(results[-1].val_accuracy, 6),
-        "epochs": len(results),
-    }
+    return {"best_epoch": best.epoch, "best_val_loss": round(best.val_loss, 6),
+            "val_accuracy": round(best.val_accuracy, 6),
+            "final_val_accuracy": round(results[-1].val_accuracy, 6), "epochs": len(results)}
 
 
 def timings(results: list[EpochResult]) -> dict[str, float | list[float]]:

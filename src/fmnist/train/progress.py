@@ -1,6 +1,4 @@
-"""Progress bars of a training run: one per epoch and, for longer runs, one with its end.
-
-Redirected to a file (not a terminal), a bar refreshes at most every LOG_INTERVAL seconds."""
+"""Progress bars of a training run: one per epoch and, for longer runs, one with its end."""
 
 from __future__ import annotations
 

@@ -17,7 +17,6 @@ from fmnist.train.fit import Checkpoint, Training, run
 from fmnist.train.history import EpochResult
 
 MIN_SCHEDULE = 16
-FINAL_DATA = ("train", "train+val")
 
 
 @dataclass(frozen=True)
@@ -92,14 +91,8 @@ def train_final(arch: TunedConfig, train: TrainConfig, epochs: int,
 
 def final_data(train: dict[str, torch.Tensor], val: dict[str, torch.Tensor], which: str
                ) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """Samples, labels and the epoch to keep ("best"/"last") of the final training on `which`.
-
-    "train+val" refits the chosen configuration on both splits, once every choice is made (25%
-    more data at the same compute); as the validation split is then trained on, the last epoch
-    is kept instead of the best one.
-    """
-    if which not in FINAL_DATA:
-        raise ValueError(f"final_data: expected one of {FINAL_DATA}, got {which!r}")
+    """Samples, labels and the epoch to keep of the final training on `which`: "train+val" (25%
+    more data) trains on the validation split, so it keeps the last epoch, not the best."""
     if which == "train":
         return train["x"], train["y"], "best"
     return torch.cat([train["x"], val["x"]]), torch.cat([train["y"], val["y"]]), "last"

@@ -1,10 +1,6 @@
-"""The search as its workers run it: a study named by what gives its trials their meaning, and
-Optuna's loop, run by each worker until the study holds `budget` finished trials.
-
-Workers (the tune stage and extra ones) propose with their own seeds and a constant liar, so not
-the same point twice; trials still running elsewhere when the budget is met finish too, so a study
-ends at most workers - 1 trials over budget.
-"""
+"""The search as its workers run it: Optuna's loop until the study holds `budget` finished trials.
+Workers propose with seeds of their own and a constant liar (not the same point twice); trials
+running elsewhere when the budget is met finish too: at most workers - 1 trials over budget."""
 
 from __future__ import annotations
 
@@ -33,9 +29,8 @@ Objective = Callable[[optuna.Trial], float]
 
 
 def study_name(base: str, identity: Mapping[str, Any]) -> str:
-    """`base` and a short hash of what gives the trials their meaning: the search space's
-    version and `identity` (trial budget, data, seed...), never the number of trials, so that
-    raising the budget extends a study and changing the meaning starts a new one."""
+    """`base` and a hash of the space's version and `identity` (data, seed..., not the number of
+    trials): raising the budget extends a study, changing what a trial means starts a new one."""
     text = json.dumps({"space": SPACE_VERSION, **identity}, sort_keys=True)
     return f"{base}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
 
@@ -67,11 +62,8 @@ def states(study: optuna.Study) -> Counter[TrialState]:
 
 def work(study: optuna.Study, objective: Objective, budget: int, worker: int,
          on_trial: Callable[[FrozenTrial], None] = lambda trial: None) -> int:
-    """Run trials until the study holds `budget` finished ones; return how many ran here.
-
-    Optuna's loop beats each trial's heartbeat and, before each trial, fails the trials of dead
-    workers (their retries, waiting, come first); a Ctrl-C or a bug fails the trial and raises.
-    """
+    """Run trials until the study holds `budget` finished ones; return how many ran here (Optuna
+    fails dead workers' trials first, retried first; a Ctrl-C or a bug fails the trial, raises)."""
     ran = []
 
     def tagged(trial: optuna.Trial) -> float:
@@ -153,22 +145,16 @@ def summary(study: optuna.Study, best: FrozenTrial, arch: TunedConfig, train: Tr
     final = best_epoch(results) if final_data == "train" else results[-1]
     workers = Counter(str(t.user_attrs.get("worker")) for t in study.get_trials(
         deepcopy=False, states=FINISHED))
-    return {
-        "study": study.study_name,
-        "best_trial": best.number,
-        "best_is_baseline": best.params == BASELINE,
-        "best_params": {**asdict(arch), **asdict(train)},
-        "search_best_val_loss": round(best.value, 6),
-        "search_val_accuracy": round(best.user_attrs.get("val_accuracy", float("nan")), 6),
-        "final_data": final_data,
-        "val_held_out": final_data == "train",
-        "best_val_loss": round(final.val_loss, 6),
-        "best_val_accuracy": round(final.val_accuracy, 6),
-        "best_epoch": final.epoch,
-        "final_epochs": len(results),
-        "trials_run": count[TrialState.COMPLETE] + count[TrialState.PRUNED],
-        "trials_complete": count[TrialState.COMPLETE],
-        "trials_pruned": count[TrialState.PRUNED],
-        "trials_failed": count[TrialState.FAIL],
-        "trials_per_worker": dict(sorted(workers.items())),
-    }
+    complete, pruned = count[TrialState.COMPLETE], count[TrialState.PRUNED]
+    return {"study": study.study_name, "best_trial": best.number,
+            "best_is_baseline": best.params == BASELINE,
+            "best_params": {**asdict(arch), **asdict(train)},
+            "search_best_val_loss": round(best.value, 6),
+            "search_val_accuracy": round(best.user_attrs.get("val_accuracy", float("nan")), 6),
+            "final_data": final_data, "val_held_out": final_data == "train",
+            "best_val_loss": round(final.val_loss, 6),
+            "best_val_accuracy": round(final.val_accuracy, 6), "best_epoch": final.epoch,
+            "final_epochs": len(results), "trials_run": complete + pruned,
+            "trials_complete": complete, "trials_pruned": pruned,
+            "trials_failed": count[TrialState.FAIL],
+            "trials_per_worker": dict(sorted(workers.items()))}

@@ -21,11 +21,8 @@ STEPPED = ("dropout", "label_smoothing", "erase")  # floats drawn on a grid
 
 
 def suggest(trial: optuna.Trial) -> tuple[TunedConfig, TrainConfig]:
-    """Draw one configuration: width, regularisation and optimisation of the recipe.
-
-    Its costliest point is about 2.2x the baseline's compute (width 24 against 16): a winner that
-    wide lengthens the final training by as much, as its progress bar's estimated end shows.
-    """
+    """Draw one configuration: width, regularisation and optimisation of the recipe (the costliest,
+    width 24, takes 2.2x the baseline's compute, and lengthens the final training as much)."""
     arch = TunedConfig(width=trial.suggest_categorical("width", [16, 20, 24]),
                        dropout=trial.suggest_float("dropout", 0.0, 0.3, step=0.1))
     train = TrainConfig(

@@ -1,11 +1,5 @@
-"""Where a study lives: SQLite by default, PostgreSQL for workers on several machines, a journal
-file (`journal:///studies/tune.log`, Optuna's advice for several workers on one machine).
-
-Connections time out instead of hanging. In a database, Optuna's loop sends each running trial's
-heartbeat: a trial silent for `3 * heartbeat` seconds (its worker died) is failed by the next
-worker that starts a trial, and retried with the same parameters. A journal file has no
-heartbeat: a dead worker's trial stays running there, outside the budget.
-"""
+"""Where a study lives: SQLite, PostgreSQL (workers on several machines), a journal file
+(`journal:///studies/tune.log`: no heartbeat there, so a dead worker's trial stays running)."""
 
 from __future__ import annotations
 
@@ -38,10 +32,10 @@ def redacted(url: str) -> str:
 def open_storage(url: str, heartbeat: int, connect_timeout: float = CONNECT_TIMEOUT
                  ) -> optuna.storages.BaseStorage:
     """The study storage at `url` with timeouts, heartbeats and retries; StorageError if unusable
-    (`postgresql://` means psycopg 3, `postgresql+psycopg://`, the driver of our extra)."""
+    (a trial silent for 3 * heartbeat seconds, its worker dead, is failed and retried)."""
     if url.startswith(JOURNAL):
         return JournalStorage(JournalFileBackend(url.removeprefix(JOURNAL)))
-    if url.startswith("postgresql://"):
+    if url.startswith("postgresql://"):  # psycopg 3, the driver of our extra
         url = POSTGRES_DRIVER + url.removeprefix("postgresql")
     engine: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("postgresql"):
