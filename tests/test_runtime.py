@@ -39,6 +39,8 @@ def test_choose_bf16_says_why():
     assert why == ("bf16: auto, and this CPU has bfloat16 instructions (AMX or AVX-512 BF16)"
                    if native else
                    "fp32: auto, and this CPU has no bfloat16 instructions (float32 fallback)")
+    with pytest.raises(ValueError, match="precision must be one of auto, bf16, fp32"):
+        choose_bf16("fp16", torch.device("cpu"))
 
 
 def test_seed_everything_seeds_every_generator():

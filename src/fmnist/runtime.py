@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N")
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -31,6 +32,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def choose_bf16(precision: str, device: torch.device) -> tuple[bool, str]:
     """Whether to train in bfloat16 autocast, and why: 'auto' picks it where the hardware has it."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision != "auto":
         return precision == "bf16", f"{precision}, as requested"
     if device.type == "cuda":

@@ -129,6 +129,8 @@ def test_final_data_refits_on_both_splits_and_keeps_the_last_epoch():
     assert keep == "last" and torch.equal(x, torch.cat([tx, vx])) and torch.equal(y[30:], vy)
     x, y, keep = final_data(train, val, "train")
     assert keep == "best" and x is tx and y is ty
+    with pytest.raises(ValueError, match="final_data: expected one of"):
+        final_data(train, val, "val")
 
 
 def test_keep_is_passed_to_fit_the_kept_epoch_is_the_one_validated():

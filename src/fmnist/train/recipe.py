@@ -17,6 +17,7 @@ from fmnist.train.fit import Checkpoint, Training, run
 from fmnist.train.history import EpochResult
 
 MIN_SCHEDULE = 16
+FINAL_DATA = ("train", "train+val")
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ def final_data(train: dict[str, torch.Tensor], val: dict[str, torch.Tensor], whi
                ) -> tuple[torch.Tensor, torch.Tensor, str]:
     """Samples, labels and the epoch to keep of the final training on `which`: "train+val" (25%
     more data) trains on the validation split, so it keeps the last epoch, not the best."""
+    if which not in FINAL_DATA:
+        raise ValueError(f"final_data: expected one of {FINAL_DATA}, got {which!r}")
     if which == "train":
         return train["x"], train["y"], "best"
     return torch.cat([train["x"], val["x"]]), torch.cat([train["y"], val["y"]]), "last"
