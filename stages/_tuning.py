@@ -1,7 +1,5 @@
 """What the tune stage and its extra workers share: their study and objective, from params."""
 
-from __future__ import annotations
-
 import argparse
 from dataclasses import dataclass
 from pathlib import Path

@@ -1,7 +1,5 @@
 """Shared fixtures: every test seeded; small synthetic IDX files written on demand."""
 
-from __future__ import annotations
-
 import gzip
 import os
 import pwd

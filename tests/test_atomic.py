@@ -1,7 +1,5 @@
 """Writing the stages' outputs: whole or not at all, byte-identical for equal content."""
 
-from __future__ import annotations
-
 import json
 
 import pytest

@@ -5,8 +5,6 @@ metrics/, results/, benchmarks/results/ and docs/measured.json (`make docs` also
 `exp show` sample). Outside those blocks, prose may hold only the constants listed below.
 """
 
-from __future__ import annotations
-
 import importlib.util
 import json
 import re

@@ -1,8 +1,6 @@
 """The architecture, checked: layers import only downwards, only the named edges touch files,
 nothing in the package knows params.yaml, and each stage's deps in dvc.yaml are what it imports."""
 
-from __future__ import annotations
-
 import ast
 import importlib.util
 from pathlib import Path

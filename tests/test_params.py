@@ -1,7 +1,5 @@
 """Params validation: exactly the keys a stage reads, every problem named, in one line."""
 
-from __future__ import annotations
-
 import shutil
 from pathlib import Path
 

@@ -1,7 +1,5 @@
 """Integration: the real `dvc` and `git` on a tiny configuration of the real pipeline."""
 
-from __future__ import annotations
-
 import csv
 import io
 import json

@@ -7,8 +7,6 @@ loaded behind a recording "proxy": every vega plot must draw its chart, with no 
 and no request to the network; the labels, ticks and class order must be the ones we chose.
 """
 
-from __future__ import annotations
-
 import json
 import os
 import re

@@ -1,8 +1,6 @@
 """The pipeline's parameters for the stages, validated with pydantic: types, ranges, relations,
 and unknown (misspelt) keys, every problem of the keys a stage reads in one ParamError line."""
 
-from __future__ import annotations
-
 import difflib
 import re
 from collections import defaultdict

@@ -1,7 +1,5 @@
 """Device, precision and seeds: the run-time choices every training shares."""
 
-from __future__ import annotations
-
 import os
 import random
 import re

@@ -1,7 +1,5 @@
 """Test-set statistics: hand-checked counts and rates, validated inputs, the results files."""
 
-from __future__ import annotations
-
 import json
 
 import numpy as np

@@ -1,7 +1,5 @@
 """verify_ops on real-shaped batches: forward against torch, gradients against float64."""
 
-from __future__ import annotations
-
 import sys
 
 import pytest

@@ -1,7 +1,5 @@
 """Fetching from mirrors: verification by decompressed SHA-256, fallback, every failure named."""
 
-from __future__ import annotations
-
 import functools
 import gzip
 import hashlib

@@ -1,7 +1,5 @@
 """Every figure: built from values without pyplot, validated, labelled as people read them."""
 
-from __future__ import annotations
-
 import io
 import json
 from pathlib import Path

@@ -2,8 +2,6 @@
 formats, ties, the ATen operators they run, errors), and the default path against the code behind
 the committed metrics."""
 
-from __future__ import annotations
-
 import importlib.util
 import re
 import subprocess

@@ -1,7 +1,5 @@
 """The report: every number from the results, rounded for reading, tables in class order."""
 
-from __future__ import annotations
-
 import copy
 import re
 

@@ -2,8 +2,6 @@
 ends with the outputs of an uninterrupted run, byte for byte, having redone at most the epoch it
 was in; the same once through the real `dvc repro`. Real processes, awaited events, no sleeps."""
 
-from __future__ import annotations
-
 import os
 import re
 import shutil

@@ -1,7 +1,5 @@
 """The stages' shared edge: one-line errors and exit codes, the command line, checked reads."""
 
-from __future__ import annotations
-
 import pickle
 import sys
 

@@ -3,8 +3,6 @@ on a tiny subset of the real data. Each case must end in exactly one `error:` li
 traceback), exit 1 (130 for Ctrl-C), and leave every output of the previous run byte for byte
 as it was."""
 
-from __future__ import annotations
-
 import gzip
 import itertools
 import shlex

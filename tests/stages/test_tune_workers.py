@@ -2,8 +2,6 @@
 the stage's budget and summary, and only the stage writes outputs. (Several workers at once, and
 a killed one, are tested on the package with a cheap objective: tests/tune/test_storage.py.)"""
 
-from __future__ import annotations
-
 import shutil
 import subprocess
 import sys

@@ -1,7 +1,5 @@
 """fit / evaluate / predict on tiny synthetic data: losses, best epoch, determinism, divergence."""
 
-from __future__ import annotations
-
 import math
 
 import pytest

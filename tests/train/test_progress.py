@@ -1,7 +1,5 @@
 """The training progress bars: quiet in logs, no validation figure where it means nothing."""
 
-from __future__ import annotations
-
 from fmnist.train.progress import LOG_INTERVAL, Progress
 
 

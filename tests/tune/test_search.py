@@ -1,8 +1,6 @@
 """The search: a deterministic study named by its meaning, one global trial budget shared by
 workers, the baseline enqueued once, and the bookkeeping of its trials."""
 
-from __future__ import annotations
-
 import optuna
 import pytest
 import torch

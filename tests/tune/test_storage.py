@@ -2,8 +2,6 @@
 a journal file, a throw-away PostgreSQL): one shared budget, no point proposed twice, and the
 trial of a worker killed mid-trial failed by its silent heartbeat and retried."""
 
-from __future__ import annotations
-
 import os
 import signal
 import socket

@@ -1,7 +1,5 @@
 """Does ReLU commute with max-pooling? With a convolution? The experiment and its numbers."""
 
-from __future__ import annotations
-
 from typing import Any
 
 import torch

@@ -1,7 +1,5 @@
 """Two implementations' training runs compared epoch by epoch."""
 
-from __future__ import annotations
-
 from typing import Any
 
 CURVES = ("train_loss", "val_loss", "val_accuracy")

@@ -1,7 +1,5 @@
 """Test-set statistics: confusion matrix, per-class precision/recall, the hardest class."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from typing import Any
 

@@ -1,8 +1,6 @@
 """Our ops checked against PyTorch's on real batches: every layer and the whole network, forward
 and backward, with both implementations' gradients measured against a float64 computation."""
 
-from __future__ import annotations
-
 import copy
 import math
 from typing import Any

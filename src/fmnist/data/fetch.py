@@ -1,7 +1,5 @@
 """The mirror-reading edge: the four raw gz files from directories or URLs, content verified."""
 
-from __future__ import annotations
-
 import hashlib
 import urllib.error
 import urllib.request

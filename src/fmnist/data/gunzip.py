@@ -1,7 +1,5 @@
 """One gunzip for every reader of the raw files: corrupt data is a clear DataError, never zlib's."""
 
-from __future__ import annotations
-
 import gzip
 import zlib
 

@@ -1,7 +1,5 @@
 """Reader for the IDX files of (Fashion-)MNIST, gzip-compressed or not: the data-reading edge."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import numpy as np

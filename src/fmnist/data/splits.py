@@ -1,7 +1,5 @@
 """Raw IDX arrays to normalized one-hot tensors in seeded train/val/test splits; their checks."""
 
-from __future__ import annotations
-
 from typing import Any, TypeVar
 
 import numpy as np

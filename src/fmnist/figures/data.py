@@ -1,7 +1,5 @@
 """Figures of the data: one sample per class, and one batch."""
 
-from __future__ import annotations
-
 import math
 
 import torch

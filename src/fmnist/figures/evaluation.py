@@ -1,7 +1,5 @@
 """The assignment's `plot_stats` figure: confusion matrix, and recall and precision per class."""
 
-from __future__ import annotations
-
 import math
 from collections.abc import Sequence
 from typing import Any

@@ -1,7 +1,5 @@
 """The ReLU commutativity experiment: op then ReLU, ReLU then op, and their difference."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from matplotlib.figure import Figure

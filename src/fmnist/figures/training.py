@@ -1,7 +1,5 @@
 """The two implementations' loss curves: overlaid, and their per-epoch difference."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 
 from matplotlib.figure import Figure

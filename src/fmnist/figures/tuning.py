@@ -1,7 +1,5 @@
 """The optimisation history of the search."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 
 from matplotlib.figure import Figure

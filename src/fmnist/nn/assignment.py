@@ -11,8 +11,6 @@ Shape arithmetic (no padding; conv stride 1; pooling kernel 3, stride 2):
 Pooling with the default stride 3 would give 8 then 2, too small for the required [B, 64, 4, 4].
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from functools import partial
 from typing import Any

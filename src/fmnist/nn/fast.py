@@ -15,8 +15,6 @@ ReLU the default CPU path still reproduces them bit for bit (tests/nn/test_ops.p
 Outputs and input gradients are channels_last-strided; ops gives outputs torch's memory format.
 """
 
-from __future__ import annotations
-
 import math
 import threading
 

@@ -15,8 +15,6 @@ This module holds the plain algorithms, which work in channels_last (NHWC) row o
 ones it runs.
 """
 
-from __future__ import annotations
-
 import math
 
 import torch

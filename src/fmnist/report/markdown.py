@@ -1,8 +1,6 @@
 """The report in markdown, from the pipeline's own results: every number comes from them, so the
 report stays true when params change. Floats are rounded for reading; tables keep class order."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from fmnist.data.classes import CLASS_NAMES

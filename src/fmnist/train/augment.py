@@ -1,7 +1,5 @@
 """Random training-time augmentation of image batches: mirror, shift, erase; all seeded."""
 
-from __future__ import annotations
-
 import torch
 
 

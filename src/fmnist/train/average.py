@@ -1,8 +1,6 @@
 """An exponential moving average of a model's weights, evaluated in place of the raw ones: SGD's
 weights jitter around a minimum late in training, their average sits nearer its centre."""
 
-from __future__ import annotations
-
 import copy
 
 import torch

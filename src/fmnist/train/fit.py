@@ -1,7 +1,5 @@
 """`fit`: SGD with per-epoch validation, best-epoch selection and a divergence check; evaluation."""
 
-from __future__ import annotations
-
 import copy
 import math
 import time

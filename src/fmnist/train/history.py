@@ -1,7 +1,5 @@
 """What a training run leaves: one result per epoch, the best of them, and their timings."""
 
-from __future__ import annotations
-
 import math
 import statistics
 from dataclasses import dataclass

@@ -1,8 +1,6 @@
 """The tuned network's training recipe: one-cycle Nesterov SGD, flips, shifts and random erasing,
 label smoothing, and an exponential moving average of the weights that is what gets kept."""
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from dataclasses import dataclass
 

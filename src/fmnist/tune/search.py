@@ -2,8 +2,6 @@
 Workers propose with seeds of their own and a constant liar (not the same point twice); trials
 running elsewhere when the budget is met finish too: at most workers - 1 trials over budget."""
 
-from __future__ import annotations
-
 import hashlib
 import json
 from collections import Counter

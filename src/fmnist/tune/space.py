@@ -1,7 +1,5 @@
 """The search space of the tuned network and its training recipe, and the baseline trial."""
 
-from __future__ import annotations
-
 from dataclasses import fields
 from typing import Any
 

@@ -1,8 +1,6 @@
 """Where a study lives: SQLite, PostgreSQL (workers on several machines), a journal file
 (`journal:///studies/tune.log`: no heartbeat there, so a dead worker's trial stays running)."""
 
-from __future__ import annotations
-
 import time
 from typing import Any
 
