@@ -1,18 +1,8 @@
 """CPU-tuned Conv2d, MaxPool2d and ReLU: fmnist.nn.ops's algorithms, rearranged for speed.
 
-Same maths as the plain path, with these changes (each "faster" measured on the project's
-2-core CPU with benchmarks/bench_ops.py):
-- work in channels_last (NHWC) order: the kh*kw strided passes then read runs of C values;
-- build im2col a few samples at a time into a per-thread scratch buffer, reused from call to call;
-- carry the bias as a last row of weights against a column of ones, so one GEMM gives both the
-  weight and the bias gradient;
-- copy a one-channel input with output positions innermost;
-- take window maxima as running maxima of strided views (separably: rows, then columns), and find
-  each window's first maximum without materialising windows (`_argmax_offsets`);
-- ReLU by an elementwise maximum and a float mask: torch.where is ~50x slower on this CPU.
-The convolution and pooling here are the code that produced the committed metrics, and with this
-ReLU the default CPU path still reproduces them bit for bit (tests/nn/test_ops.py checks).
-Outputs and input gradients are channels_last-strided; ops gives outputs torch's memory format.
+They produced the committed metrics, and the default CPU path reproduces them bit for bit
+(tests/nn/test_ops.py checks; benchmarks/bench_ops.py times them). Outputs and input gradients
+are channels_last-strided; ops gives outputs torch's memory format.
 """
 
 import math
@@ -27,9 +17,8 @@ Pair = tuple[int, int]
 
 
 # im2col is built a few samples at a time, about this many elements (4 MiB in float32) at once,
-# into a buffer kept from call to call. Fresh multi-MB buffers are mmap'd by glibc and
-# page-faulted in on every use: whole-batch patch matrices (30 MB at batch 256) made a training
-# step 62 ms instead of 50, and even a fresh 4 MiB chunk buffer per call cost ~1 ms at batch 64.
+# into a buffer kept from call to call: fresh multi-MB buffers are mmap'd by glibc and
+# page-faulted in on every use.
 CHUNK_ELEMENTS = 1 << 20
 _SCRATCH = threading.local()  # per thread, so concurrent callers never share a buffer
 
@@ -60,13 +49,13 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
     if x.shape[1] == 1 or x.is_contiguous(memory_format=torch.channels_last):
         return x
     # One dense transpose, so that the kh*kw strided passes that follow (patch copies, window
-    # maxima) read runs of C floats: ~1.4x (conv) and ~2x (pool) faster than on NCHW.
+    # maxima) read runs of C floats.
     return x.contiguous(memory_format=torch.channels_last)
 
 
-def _out_size(x: torch.Tensor, kernel: Pair, stride: Pair) -> Pair:
-    """(Ho, Wo) of `kernel` windows `stride` apart over `x` (N, C, H, W), without padding."""
-    return ((x.shape[2] - kernel[0]) // stride[0] + 1, (x.shape[3] - kernel[1]) // stride[1] + 1)
+def output_size(size: Pair, kernel: Pair, stride: Pair) -> Pair:
+    """(Ho, Wo) of `kernel` windows `stride` apart over (H, W) `size`: PyTorch's, unpadded."""
+    return ((size[0] - kernel[0]) // stride[0] + 1, (size[1] - kernel[1]) // stride[1] + 1)
 
 
 def _window_slices(x: torch.Tensor, kernel: Pair, stride: Pair, out: Pair) -> list[torch.Tensor]:
@@ -103,8 +92,8 @@ def _patches(x: torch.Tensor, kernel: Pair, stride: Pair, out: Pair) -> torch.Te
     width = kernel[0] * kernel[1] * c
     flat = _scratch("patches", n * out[0] * out[1] * (width + 1), x)
     if c == 1:
-        # One channel: copy with output positions innermost (runs of Wo values, ~10x faster
-        # than runs of 1) and hand the GEMM the transpose as a view; MKL reads it as is.
+        # One channel: copy with output positions innermost (runs of Wo values, not runs of 1)
+        # and hand the GEMM the transpose as a view; MKL reads it as is.
         cols_t = flat.view(width + 1, -1)  # (kh*kw + 1, n*Ho*Wo)
         cols_t[:width].view(*kernel, 1, n, *out).copy_(windows.permute(4, 5, 1, 0, 2, 3))
         # cols_t[:width] viewed as (kh, kw, 1, n, Ho, Wo) for the copy
@@ -140,7 +129,7 @@ def _fold_add(grad_x: torch.Tensor, grad_patches: torch.Tensor, kernel: Pair, st
 def _param_grad(grad_mat: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     """grad_mat.T @ cols: (O, kh*kw*C + 1), weight gradients and, last, the bias gradient."""
     if cols.shape[1] < grad_mat.shape[1]:
-        # A few-row product is ~1.7x faster for conv1's shape (kh*kw*C + 1 = 10 < O = 32).
+        # The narrow side as the rows of the product, as for conv1 (kh*kw*C + 1 = 10 < O = 32).
         return (cols.t() @ grad_mat).t()
     return grad_mat.t() @ cols
 
@@ -154,10 +143,9 @@ class Conv2dFunction(torch.autograd.Function):
         x = _channels_last(x)
         n = x.shape[0]
         out_ch, _, kh, kw = weight.shape
-        ho, wo = _out_size(x, (kh, kw), stride)
+        ho, wo = output_size(x.shape[2:], (kh, kw), stride)
         # Weights in patch-column order with the bias as a last row, against the patches' column
-        # of ones: no separate bias pass forward, nor a sum backward (~40% off conv1's GEMMs).
-        # A dense operand also runs ~15% faster at batch 256 than a transposed view.
+        # of ones: no separate bias pass forward, nor a sum backward; dense, not a transposed view.
         w_aug = torch.cat([weight.permute(2, 3, 1, 0).reshape(-1, out_ch), bias.view(1, -1)])
         # w_aug: (kh*kw*C + 1, O)
         out = x.new_empty((n * ho * wo, out_ch))
@@ -205,10 +193,9 @@ class MaxPool2dFunction(torch.autograd.Function):
     def forward(ctx: FunctionCtx, x: torch.Tensor, kernel: Pair, stride: Pair) -> torch.Tensor:
         x = _channels_last(x)
         (kh, kw), (sh, sw) = kernel, stride
-        out_size = ho, wo = _out_size(x, kernel, stride)
-        # The max is separable: over each window row first, then over the rows. Elementwise
-        # maxima of strided views beat a reduction over a window dim (~20x on CPU), and going
-        # by rows takes kh+kw-2 passes instead of kh*kw-1 (~20% fewer values read here).
+        out_size = ho, wo = output_size(x.shape[2:], kernel, stride)
+        # The max is separable: over each window row first, then over the rows, in kh+kw-2 passes
+        # instead of kh*kw-1; each pass is one long elementwise loop, not a reduction per window.
         columns = [x[..., j: j + sw * (wo - 1) + 1: sw] for j in range(kw)]  # (N, C, H, Wo)
         row_max = _running_max(columns, _scratch_nchw("row_max", columns[0].shape, x))
         out = torch.empty((*x.shape[:2], ho, wo), dtype=x.dtype, device=x.device,
@@ -228,8 +215,7 @@ class MaxPool2dFunction(torch.autograd.Function):
         grad_x = torch.zeros_like(x, memory_format=torch.channels_last)
         target = _argmax_offsets(x, out, grad_x.stride(), kernel, stride)  # (N, C, Ho, Wo)
         # One scatter-add per sample routes each window's gradient to its maximum; overlapping
-        # windows (stride < kernel) accumulate. Rows run in parallel: ~2.5x faster than a flat
-        # index_add_.
+        # windows (stride < kernel) accumulate. Rows run in parallel, unlike a flat index_add_.
         per_in, per_out = math.prod(x.shape[1:]), math.prod(out.shape[1:])
         rows = grad_x.permute(0, 2, 3, 1).reshape(n, per_in)  # (N, H*W*C), a view of grad_x
         rows.scatter_add_(1, target.permute(0, 2, 3, 1).reshape(n, per_out),  # (N, Ho*Wo*C)
@@ -282,9 +268,8 @@ class ReLUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: FunctionCtx, x: torch.Tensor) -> torch.Tensor:
-        # torch.where(x < 0, 0, x) takes ~50x longer on this CPU: a branch per element,
-        # mispredicted on random signs. NaN stays NaN; -0.0 stays -0.0 in SIMD lanes, but becomes
-        # +0.0 in scalar tail lanes.
+        # Not torch.where(x < 0, 0, x): a branch per element, mispredicted on random signs.
+        # NaN stays NaN; -0.0 stays -0.0 in SIMD lanes, but becomes +0.0 in scalar tail lanes.
         out = torch.maximum(torch.zeros((), dtype=x.dtype, device=x.device), x)
         ctx.save_for_backward(out)
         return out
@@ -294,7 +279,7 @@ class ReLUFunction(torch.autograd.Function):
     def backward(ctx: FunctionCtx, grad_out: torch.Tensor) -> torch.Tensor:
         (out,) = ctx.saved_tensors
         # out is >= 0 or NaN, so out != 0 is torch's "not out <= 0": NaN outputs pass the
-        # gradient. A float 0/1 mask multiplies ~3x faster than a bool one on CPU (an infinite
-        # gradient times 0 gives NaN there, where torch gives 0).
+        # gradient. A float 0/1 mask needs no bool-to-float promotion in the product (an
+        # infinite gradient times 0 gives NaN there, where torch gives 0).
         keep = torch.ne(out, 0, out=torch.empty_like(out))
         return keep.mul_(grad_out)

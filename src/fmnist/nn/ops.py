@@ -3,16 +3,8 @@
 No torch convolution, pooling or relu kernel runs (tests/nn/test_ops.py records the ATen
 operators to check). The layers take `[N, C, H, W]` or unbatched `[C, H, W]` input of any
 strides, on any device, in any floating dtype, and return what torch.nn's layers return: the same
-values, shapes and memory format (channels_last when the input, or a conv's weight, is
-channels_last; contiguous NCHW otherwise).
-
-This module holds the plain algorithms, which work in channels_last (NHWC) row order:
-- Conv2d: im2col, then one matrix product with the bias; backward: two products, a sum, col2im.
-- MaxPool2d: the maximum over each window; backward: each window's gradient goes to the window's
-  first maximum (PyTorch's tie rule), then col2im.
-- ReLU: a comparison with 0; gradient 1 where the output is positive, else 0.
-`fmnist.nn.fast` holds CPU-tuned versions of the three; each layer's `path` argument picks which
-ones it runs.
+values, shapes and memory format. The plain algorithms here work in channels_last (NHWC) row
+order; `fmnist.nn.fast` holds CPU-tuned versions, which each layer's `path` argument picks.
 """
 
 import math
@@ -50,11 +42,6 @@ def _pair(value: int | tuple[int, int], name: str, layer: str) -> Pair:
     if min(pair) < 1:
         raise OpValueError(f"{layer}: {name} must be >= 1, got {value!r}")
     return (pair[0], pair[1])
-
-
-def _output_size(size: Pair, kernel: Pair, stride: Pair) -> Pair:
-    """PyTorch's output size without padding or dilation: floor((H - kh) / sh) + 1."""
-    return ((size[0] - kernel[0]) // stride[0] + 1, (size[1] - kernel[1]) // stride[1] + 1)
 
 
 def _as_batch(x: torch.Tensor, layer: str, kernel: Pair) -> tuple[torch.Tensor, bool]:
@@ -143,7 +130,7 @@ class _Conv2dFunction(torch.autograd.Function):
                 stride: Pair) -> torch.Tensor:
         n, _, h, w = x.shape
         out_ch, c, kh, kw = weight.shape
-        ho, wo = _output_size((h, w), (kh, kw), stride)
+        ho, wo = fast.output_size((h, w), (kh, kw), stride)
         rows = _im2col(x, (kh, kw), stride)  # (N*Ho*Wo, kh*kw*C)
         w_mat = weight.permute(0, 2, 3, 1).reshape(out_ch, kh * kw * c)  # (O, kh*kw*C)
         out = torch.addmm(bias, rows, w_mat.t())  # (N*Ho*Wo, O) = rows @ W^T + b
@@ -223,7 +210,7 @@ class _MaxPool2dFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: FunctionCtx, x: torch.Tensor, kernel: Pair, stride: Pair) -> torch.Tensor:
         n, c, h, w = x.shape
-        ho, wo = _output_size((h, w), kernel, stride)
+        ho, wo = fast.output_size((h, w), kernel, stride)
         windows = _im2col(x, kernel, stride).view(n, ho * wo, kernel[0] * kernel[1], c)
         # windows: (N, Ho*Wo, kh*kw, C)
         out, first = windows.max(dim=2)  # (N, Ho*Wo, C) each; max picks the first of tied maxima
