@@ -13,9 +13,6 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 
 Pair = tuple[int, int]
 
-# --------------------------------------------------------------------------- scratch buffers
-
-
 # im2col is built a few samples at a time, about this many elements (4 MiB in float32) at once,
 # into a buffer kept from call to call: fresh multi-MB buffers are mmap'd by glibc and
 # page-faulted in on every use.
@@ -64,9 +61,6 @@ def _window_slices(x: torch.Tensor, kernel: Pair, stride: Pair, out: Pair) -> li
     (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out
     return [x[..., i: i + sh * (ho - 1) + 1: sh, j: j + sw * (wo - 1) + 1: sw]
             for i in range(kh) for j in range(kw)]
-
-
-# --------------------------------------------------------------------------- convolution
 
 
 def _sample_chunks(x: torch.Tensor, kernel: Pair, positions: int) -> list[slice]:
@@ -183,9 +177,6 @@ class Conv2dFunction(torch.autograd.Function):
                 grad_params[:, width].clone() if need_b else None, None)
 
 
-# --------------------------------------------------------------------------- max pooling
-
-
 class MaxPool2dFunction(torch.autograd.Function):
     """Window maxima as running maxima of strided views; backward scatters to the first argmax."""
 
@@ -258,9 +249,6 @@ def _argmax_offsets(x: torch.Tensor, out: torch.Tensor, strides: tuple[int, ...]
                      + torch.arange(wo, **arange) * (stride[1] * strides[3]))  # (C, Ho, Wo)
     target = _scratch_nchw("target", out.shape, out, torch.int64)
     return target.copy_(position.add_(window_starts))  # exact integers: the cast loses nothing
-
-
-# --------------------------------------------------------------------------- ReLU
 
 
 class ReLUFunction(torch.autograd.Function):

@@ -30,9 +30,6 @@ class OpTypeError(TypeError, RuntimeError):
     """A bad input type or dtype: a TypeError, and a RuntimeError as torch.nn raises."""
 
 
-# --------------------------------------------------------------------------- shared helpers
-
-
 def _pair(value: int | tuple[int, int], name: str, layer: str) -> Pair:
     """`value` as a pair of positive ints, the way PyTorch reads kernel_size and stride."""
     pair = (value, value) if isinstance(value, int) else value
@@ -119,9 +116,6 @@ def _col2im(rows: torch.Tensor, shape: torch.Size, kernel: Pair, stride: Pair) -
     return grad.view(n, h, w, c).permute(0, 3, 1, 2)  # (N, C, H, W), channels_last strides
 
 
-# --------------------------------------------------------------------------- convolution
-
-
 class _Conv2dFunction(torch.autograd.Function):
     """Valid cross-correlation: im2col, then one matrix product with the bias folded in."""
 
@@ -200,9 +194,6 @@ class Conv2d(nn.Module):
                 f"stride={self.stride}")
 
 
-# --------------------------------------------------------------------------- max pooling
-
-
 class _MaxPool2dFunction(torch.autograd.Function):
     """Window maxima; backward sends each window's gradient to the input position of its first
     maximum. (A window with several NaNs: to the first, where torch picks the last.)"""
@@ -254,9 +245,6 @@ class MaxPool2d(nn.Module):
     def extra_repr(self) -> str:
         """The constructor arguments, as torch prints them."""
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
-
-
-# --------------------------------------------------------------------------- ReLU
 
 
 class _ReLUFunction(torch.autograd.Function):
