@@ -141,14 +141,10 @@ class _Conv2dFunction(torch.autograd.Function):
         out_ch, c = w_mat.shape[0], shape[1]
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         g = grad_out.permute(0, 2, 3, 1).reshape(-1, out_ch)  # (N*Ho*Wo, O)
-        grad_x = grad_w = grad_b = None
-        if need_x:
-            grad_x = _col2im(g @ w_mat, shape, kernel, stride)  # (N, C, H, W)
-        if need_w:
-            grad_w = (g.t() @ rows).view(out_ch, *kernel, c).permute(0, 3, 1, 2)  # (O, C, kh, kw)
-        if need_b:
-            grad_b = g.sum(0)  # (O,)
-        return grad_x, grad_w, grad_b, None
+        grad_w = (g.t() @ rows).view(out_ch, *kernel, c) if need_w else None  # (O, kh, kw, C)
+        return (_col2im(g @ w_mat, shape, kernel, stride) if need_x else None,  # (N, C, H, W)
+                grad_w.permute(0, 3, 1, 2) if need_w else None,  # (O, C, kh, kw)
+                g.sum(0) if need_b else None, None)  # (O,)
 
 
 class Conv2d(nn.Module):
