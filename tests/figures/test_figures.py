@@ -74,11 +74,11 @@ def test_plot_stats_keeps_both_macro_lines_visible_and_zooms_the_bars():
         (onehot([0, 1]), onehot([0, 1, 2]), "differ in shape"),
         (onehot([0, 1], 4), onehot([0, 1], 4), "4 columns but there are 3 class names"),
         (np.array([[1, 1, 0], [0, 1, 0]]), onehot([0, 1]), "predictions must be one-hot rows, "
-                                                           "row 0 sums to 2"),
+                                                           r"row 0 is \[1, 1, 0\]"),
         (onehot([0, 1]), np.array([[1, 0, 0], [0, 0, 0]]), "labels must be one-hot rows, "
-                                                           "row 1 sums to 0"),
-        (np.array([[1.0, 0, 0], [0.5, 0.5, 0]]), onehot([0, 1]), "row 1 has values other"),
-        (np.array([[np.nan, 1, 0]]), onehot([1]), "row 0 has values other"),
+                                                           r"row 1 is \[0, 0, 0\]"),
+        (np.array([[1.0, 0, 0], [0.5, 0.5, 0]]), onehot([0, 1]), r"row 1 is \[0.5, 0.5, 0.0\]"),
+        (np.array([[np.nan, 1, 0]]), onehot([1]), r"row 0 is \[nan, 1.0, 0.0\]"),
         (torch.eye(3), onehot([0, 1, 2]), "must be a numpy array, got Tensor"),
         (np.zeros((0, 3)), np.zeros((0, 3)), "no samples"),
     ],

@@ -87,6 +87,7 @@ def check_onehot_pair(predictions: Any, labels: Any, class_names: Sequence[str],
             raise ValueError(f"{caller}: {name} must be a numpy array, got {type(array).__name__}")
         if array.ndim != 2:
             raise ValueError(f"{caller}: {name} must be 2-D [N, K], got shape {array.shape}")
+        _check_onehot_rows(array, f"{caller}: {name}")
     if predictions.shape != labels.shape:
         raise ValueError(f"{caller}: predictions {predictions.shape} and labels {labels.shape} "
                          "differ in shape")
@@ -96,20 +97,14 @@ def check_onehot_pair(predictions: Any, labels: Any, class_names: Sequence[str],
                          f"{len(class_names)} class names")
     if n == 0:
         raise ValueError(f"{caller}: no samples")
-    for name, array in (("predictions", predictions), ("labels", labels)):
-        _check_onehot_rows(array, f"{caller}: {name}")
 
 
 def _check_onehot_rows(array: np.ndarray, what: str) -> None:
     """Raise ValueError naming the first row that is not exactly one 1 among 0s."""
-    binary = (array == 0) | (array == 1)
-    if not binary.all():
-        row = int(np.argmin(binary.all(axis=1)))
-        raise ValueError(f"{what} must be one-hot rows, row {row} has values other than 0 and 1")
-    sums = array.sum(axis=1)
-    if not (sums == 1).all():
-        row = int(np.argmax(sums != 1))
-        raise ValueError(f"{what} must be one-hot rows, row {row} sums to {sums[row]:g}")
+    onehot = ((array == 0) | (array == 1)).all(axis=1) & (array.sum(axis=1) == 1)
+    if not onehot.all():
+        row = int(np.argmin(onehot))
+        raise ValueError(f"{what} must be one-hot rows, row {row} is {array[row].tolist()}")
 
 
 def _check_indices(predicted: Any, actual: Any, num_classes: int, caller: str

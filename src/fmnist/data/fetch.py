@@ -40,14 +40,9 @@ class Fetched:
     rejected: list[str] = field(default_factory=list)  # "<mirror>/<file>: <why>", in order
 
 
-def is_url(mirror: str) -> bool:
-    """True for http(s) mirrors, False for local directories."""
-    return mirror.startswith(("http://", "https://"))
-
-
 def read_mirror(mirror: str, name: str, timeout: float) -> bytes:
     """Return the bytes of `name` at `mirror`; raise DataError('missing'/'unreachable ...')."""
-    if is_url(mirror):
+    if mirror.startswith(("http://", "https://")):
         url = f"{mirror.rstrip('/')}/{name}"
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response:

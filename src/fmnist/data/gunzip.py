@@ -5,12 +5,10 @@ import zlib
 
 from fmnist.errors import DataError
 
-GZIP_MAGIC = b"\x1f\x8b"
-
 
 def is_gzip(raw: bytes) -> bool:
     """Whether `raw` starts with gzip's magic bytes (decided by content, not by file name)."""
-    return raw[:2] == GZIP_MAGIC
+    return raw[:2] == b"\x1f\x8b"
 
 
 def decompress(raw: bytes) -> bytes:

@@ -45,8 +45,7 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
     """`x` in channels_last; single-channel tensors are left alone (both layouts coincide)."""
     if x.shape[1] == 1 or x.is_contiguous(memory_format=torch.channels_last):
         return x
-    # One dense transpose, so that the kh*kw strided passes that follow (patch copies, window
-    # maxima) read runs of C floats.
+    # one dense transpose, so the kh*kw strided passes that follow read runs of C floats
     return x.contiguous(memory_format=torch.channels_last)
 
 

@@ -16,9 +16,8 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 from fmnist.nn import fast
 
 Pair = tuple[int, int]
-# The implementations a layer's `path` can pick: "plain" (this module), "fast" (fmnist.nn.fast),
-# or "auto": fast on CPU, where it gives the committed results bit for bit; plain elsewhere, as on
-# a GPU host time rules and a plain step dispatches fewer operators than a fast one.
+# What a layer's `path` runs: "plain" (this module), "fast" (fmnist.nn.fast) or "auto": fast on
+# CPU (the committed results, bit for bit), plain elsewhere (fewer operators: GPUs wait on hosts).
 PATHS = ("auto", "plain", "fast")
 
 
