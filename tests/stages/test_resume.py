@@ -1,6 +1,8 @@
 """Resuming after a kill: a training stage killed with SIGKILL at several moments, then run again,
 ends with the outputs of an uninterrupted run, byte for byte, having redone at most the epoch it
-was in; the same once through the real `dvc repro`. Real processes, awaited events, no sleeps."""
+was in; the same once through the real `dvc repro`. Real processes are killed, at awaited events
+(no sleeps); the run after the kill runs the script in this interpreter, which spares seconds of
+imports, and the `dvc repro` case runs it as DVC does."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import torch
 import yaml
 
 from fmnist.atomic import save_torch
+from tests.stages.conftest import run_here
 
 ROOT = Path(__file__).resolve().parents[2]
 DEBIAN_DATA = Path("/usr/share/datasets/fashion-mnist")
@@ -73,13 +76,6 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git(workspace, "add", "-A")
     git(workspace, "commit", "-q", "-m", "an uninterrupted run")
     return workspace
-
-
-@pytest.fixture
-def workspace(finished: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "ws"
-    shutil.copytree(finished, copy)
-    return copy
 
 
 class Stage:
@@ -157,11 +153,12 @@ def during_a_checkpoint_write(workspace: Path, stage: Stage) -> int:
 
 @pytest.mark.parametrize("moment", [mid_epoch, right_after_a_checkpoint,
                                     during_a_checkpoint_write], ids=lambda f: f.__name__)
-def test_a_killed_stage_resumes_and_ends_as_an_uninterrupted_run(workspace, moment):
+def test_a_killed_stage_resumes_and_ends_as_an_uninterrupted_run(workspace, moment, monkeypatch,
+                                                                  capsys):
     stage = Stage(command("torch"), workspace)
     expected = moment(workspace, stage)  # the epoch that was running, or about to
 
-    done = subprocess.run(command("torch"), cwd=workspace, capture_output=True, text=True)
+    done = run_here(command("torch"), workspace, monkeypatch, capsys)
     assert done.returncode == 0, done.stderr
     resumed = re.search(rf"^{STAGE}: resuming from epoch (\d+) of {EPOCHS} \(checkpoint of ",
                         done.stdout, re.MULTILINE)
@@ -173,12 +170,12 @@ def test_a_killed_stage_resumes_and_ends_as_an_uninterrupted_run(workspace, mome
     assert not (workspace / ".checkpoints").exists()
 
 
-def test_a_corrupt_checkpoint_is_one_warning_and_a_fresh_run(workspace):
+def test_a_corrupt_checkpoint_is_one_warning_and_a_fresh_run(workspace, monkeypatch, capsys):
     stage = Stage(command("torch"), workspace)
     state, _ = next_checkpoint(workspace, stage)
     stage.kill()
     state.write_bytes(state.read_bytes()[:100])
-    done = subprocess.run(command("torch"), cwd=workspace, capture_output=True, text=True)
+    done = run_here(command("torch"), workspace, monkeypatch, capsys)
     assert done.returncode == 0, done.stderr
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "unreadable checkpoint skipped" in warnings[0]
@@ -186,13 +183,15 @@ def test_a_corrupt_checkpoint_is_one_warning_and_a_fresh_run(workspace):
     assert git(workspace, "status", "--porcelain", "--untracked-files=all") == ""
 
 
-def test_other_params_start_a_new_run_and_its_success_clears_the_stale_checkpoint(workspace):
+def test_other_params_start_a_new_run_and_its_success_clears_the_stale_checkpoint(workspace,
+                                                                                  monkeypatch,
+                                                                                  capsys):
     stage = Stage(command("torch"), workspace)
     next_checkpoint(workspace, stage)
     stage.kill()
     params = yaml.safe_load((workspace / "params.yaml").read_text())
     (workspace / "params.yaml").write_text(yaml.safe_dump({**params, "epochs": 1}))
-    done = subprocess.run(command("torch"), cwd=workspace, capture_output=True, text=True)
+    done = run_here(command("torch"), workspace, monkeypatch, capsys)
     assert done.returncode == 0 and "resuming" not in done.stdout, done.stderr
     assert not (workspace / ".checkpoints").exists()
 

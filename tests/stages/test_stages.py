@@ -1,7 +1,8 @@
 """Bad input and interruptions, stage by stage: the real command lines of dvc.yaml, run directly
 on a tiny subset of the real data. Each case must end in exactly one `error:` line (no
 traceback), exit 1 (130 for Ctrl-C), and leave every output of the previous run byte for byte
-as it was."""
+as it was. The bad-input cases run the scripts in this interpreter (a fresh one spends seconds
+importing torch); one of them, the Ctrl-C case and the tiny run itself use real processes."""
 
 from __future__ import annotations
 
@@ -22,12 +23,14 @@ import yaml
 
 from fmnist.atomic import PARTIAL
 from tests.conftest import corrupt, edit_params
+from tests.stages.conftest import run_here
 
 ROOT = Path(__file__).resolve().parents[2]
 DEBIAN_DATA = Path("/usr/share/datasets/fashion-mnist")
 TINY = {"epochs": 1, "batch_size": 16, "data": {"subset": 120, "timeout": 5},
         "tune": {"trials": 1, "trial_epochs": 1, "trial_samples": 0, "final_epochs": 1,
-                 "precision": "fp32", "storage": "sqlite:///studies/tune.db"}}
+                 "precision": "fp32", "storage": "sqlite:///studies/tune.db",
+                 "tta": "none"}}  # evaluate reads all 10000 test images: one view of each
 ORDER = ("fetch", "prepare", "verify_ops", "train@custom", "train@torch", "compare", "tune",
          "evaluate", "report")
 
@@ -85,20 +88,13 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return workspace
 
 
-@pytest.fixture
-def workspace(finished: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "ws"
-    shutil.copytree(finished, copy)
-    return copy
-
-
-def fails_cleanly(workspace: Path, stage: str, message: str, code: int = 1,
-                  **kwargs: object) -> str:
-    """Run `stage`: exit `code`, one `error:` line containing `message`, outputs untouched."""
+def fails_cleanly(workspace: Path, stage: str, message: str,
+                  runner: Callable[[Path, str], subprocess.CompletedProcess] = run) -> str:
+    """Run `stage`: exit 1, one `error:` line containing `message`, outputs untouched."""
     before = snapshot(workspace)
-    done = run(workspace, stage, **kwargs)
+    done = runner(workspace, stage)
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert done.returncode == code, done.stderr
+    assert done.returncode == 1, done.stderr
     assert len(errors) == 1 and message in errors[0], done.stderr
     assert "Traceback" not in done.stderr
     assert snapshot(workspace) == before, "a failed stage changed files"
@@ -202,9 +198,20 @@ CASES = [
 
 @pytest.mark.parametrize(("stage", "mutate", "message"), CASES,
                          ids=[f"{i:02d}-{case[0]}" for i, case in enumerate(CASES)])
-def test_bad_input_is_one_line_and_touches_nothing(workspace, stage, mutate, message):
+def test_bad_input_is_one_line_and_touches_nothing(workspace, stage, mutate, message,
+                                                   monkeypatch, capsys):
     mutate(workspace)
-    fails_cleanly(workspace, stage, message)
+    fails_cleanly(workspace, stage, message,
+                  lambda ws, name: run_here(COMMANDS[name], ws, monkeypatch, capsys))
+
+
+def test_a_stage_run_as_a_program_fails_as_it_does_in_process(workspace, monkeypatch, capsys):
+    """The cases above run the scripts in this interpreter; a real one says the same."""
+    stage, mutate, message = CASES[0]
+    mutate(workspace)
+    here = fails_cleanly(workspace, stage, message,
+                         lambda ws, name: run_here(COMMANDS[name], ws, monkeypatch, capsys))
+    assert fails_cleanly(workspace, stage, message) == here
 
 
 def test_a_rejected_mirror_is_one_warning_and_the_fetch_goes_on(workspace):
