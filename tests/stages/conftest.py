@@ -3,10 +3,12 @@ a stage's command line run in this interpreter."""
 
 from __future__ import annotations
 
+import io
 import runpy
 import shutil
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -20,14 +22,13 @@ def workspace(finished: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def run_here(command: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch,
-             capsys: pytest.CaptureFixture) -> subprocess.CompletedProcess:
+def run_here(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
     """`python script args...` (`command`, as the tests build it) run in this interpreter, where
     a fresh one would spend seconds importing torch: its exit status and output, as
     subprocess.run gives them. What would be a traceback escapes here as the exception."""
     script, *args = command[1:]
-    capsys.readouterr()  # drop what the test printed before
-    with monkeypatch.context() as patch:
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, redirect_stdout(out), redirect_stderr(err):
         patch.chdir(cwd)
         patch.setattr(sys, "argv", [script, *args])
         try:
@@ -35,5 +36,4 @@ def run_here(command: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch,
             code = 0
         except SystemExit as done:
             code = done.code
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(command, code, out, err)
+    return subprocess.CompletedProcess(command, code, out.getvalue(), err.getvalue())

@@ -70,7 +70,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=workspace, check=True)
     git(workspace, "add", "-A")
     git(workspace, "commit", "-q", "-m", "the project")
-    done = subprocess.run(command("torch"), cwd=workspace, capture_output=True, text=True)
+    done = run_here(command("torch"), workspace)
     assert done.returncode == 0, done.stderr
     assert not (workspace / ".checkpoints").exists()  # removed once the outputs are written
     git(workspace, "add", "-A")
@@ -153,12 +153,11 @@ def during_a_checkpoint_write(workspace: Path, stage: Stage) -> int:
 
 @pytest.mark.parametrize("moment", [mid_epoch, right_after_a_checkpoint,
                                     during_a_checkpoint_write], ids=lambda f: f.__name__)
-def test_a_killed_stage_resumes_and_ends_as_an_uninterrupted_run(workspace, moment, monkeypatch,
-                                                                  capsys):
+def test_a_killed_stage_resumes_and_ends_as_an_uninterrupted_run(workspace, moment):
     stage = Stage(command("torch"), workspace)
     expected = moment(workspace, stage)  # the epoch that was running, or about to
 
-    done = run_here(command("torch"), workspace, monkeypatch, capsys)
+    done = run_here(command("torch"), workspace)
     assert done.returncode == 0, done.stderr
     resumed = re.search(rf"^{STAGE}: resuming from epoch (\d+) of {EPOCHS} \(checkpoint of ",
                         done.stdout, re.MULTILINE)
@@ -170,12 +169,12 @@ def test_a_killed_stage_resumes_and_ends_as_an_uninterrupted_run(workspace, mome
     assert not (workspace / ".checkpoints").exists()
 
 
-def test_a_corrupt_checkpoint_is_one_warning_and_a_fresh_run(workspace, monkeypatch, capsys):
+def test_a_corrupt_checkpoint_is_one_warning_and_a_fresh_run(workspace):
     stage = Stage(command("torch"), workspace)
     state, _ = next_checkpoint(workspace, stage)
     stage.kill()
     state.write_bytes(state.read_bytes()[:100])
-    done = run_here(command("torch"), workspace, monkeypatch, capsys)
+    done = run_here(command("torch"), workspace)
     assert done.returncode == 0, done.stderr
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "unreadable checkpoint skipped" in warnings[0]
@@ -183,15 +182,13 @@ def test_a_corrupt_checkpoint_is_one_warning_and_a_fresh_run(workspace, monkeypa
     assert git(workspace, "status", "--porcelain", "--untracked-files=all") == ""
 
 
-def test_other_params_start_a_new_run_and_its_success_clears_the_stale_checkpoint(workspace,
-                                                                                  monkeypatch,
-                                                                                  capsys):
+def test_other_params_start_a_new_run_and_its_success_clears_the_stale_checkpoint(workspace):
     stage = Stage(command("torch"), workspace)
     next_checkpoint(workspace, stage)
     stage.kill()
     params = yaml.safe_load((workspace / "params.yaml").read_text())
     (workspace / "params.yaml").write_text(yaml.safe_dump({**params, "epochs": 1}))
-    done = run_here(command("torch"), workspace, monkeypatch, capsys)
+    done = run_here(command("torch"), workspace)
     assert done.returncode == 0 and "resuming" not in done.stdout, done.stderr
     assert not (workspace / ".checkpoints").exists()
 

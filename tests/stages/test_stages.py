@@ -2,7 +2,8 @@
 on a tiny subset of the real data. Each case must end in exactly one `error:` line (no
 traceback), exit 1 (130 for Ctrl-C), and leave every output of the previous run byte for byte
 as it was. The bad-input cases run the scripts in this interpreter (a fresh one spends seconds
-importing torch); one of them, the Ctrl-C case and the tiny run itself use real processes."""
+importing torch), as does the tiny run before them; one case, the Ctrl-C case and the
+rejected mirror run real processes."""
 
 from __future__ import annotations
 
@@ -83,13 +84,18 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     params["data"]["mirrors"] = [str(DEBIAN_DATA)]
     (workspace / "params.yaml").write_text(yaml.safe_dump(params))
     for stage in ORDER:
-        done = run(workspace, stage)
+        done = run_in_process(workspace, stage)
         assert done.returncode == 0, f"{stage}:\n{done.stderr}"
     return workspace
 
 
+def run_in_process(workspace: Path, stage: str) -> subprocess.CompletedProcess:
+    return run_here(COMMANDS[stage], workspace)
+
+
 def fails_cleanly(workspace: Path, stage: str, message: str,
-                  runner: Callable[[Path, str], subprocess.CompletedProcess] = run) -> str:
+                  runner: Callable[[Path, str], subprocess.CompletedProcess] = run_in_process
+                  ) -> str:
     """Run `stage`: exit 1, one `error:` line containing `message`, outputs untouched."""
     before = snapshot(workspace)
     done = runner(workspace, stage)
@@ -198,20 +204,17 @@ CASES = [
 
 @pytest.mark.parametrize(("stage", "mutate", "message"), CASES,
                          ids=[f"{i:02d}-{case[0]}" for i, case in enumerate(CASES)])
-def test_bad_input_is_one_line_and_touches_nothing(workspace, stage, mutate, message,
-                                                   monkeypatch, capsys):
+def test_bad_input_is_one_line_and_touches_nothing(workspace, stage, mutate, message):
     mutate(workspace)
-    fails_cleanly(workspace, stage, message,
-                  lambda ws, name: run_here(COMMANDS[name], ws, monkeypatch, capsys))
+    fails_cleanly(workspace, stage, message)
 
 
-def test_a_stage_run_as_a_program_fails_as_it_does_in_process(workspace, monkeypatch, capsys):
+def test_a_stage_run_as_a_program_fails_as_it_does_in_process(workspace):
     """The cases above run the scripts in this interpreter; a real one says the same."""
     stage, mutate, message = CASES[0]
     mutate(workspace)
-    here = fails_cleanly(workspace, stage, message,
-                         lambda ws, name: run_here(COMMANDS[name], ws, monkeypatch, capsys))
-    assert fails_cleanly(workspace, stage, message) == here
+    here = fails_cleanly(workspace, stage, message)
+    assert fails_cleanly(workspace, stage, message, runner=run) == here
 
 
 def test_a_rejected_mirror_is_one_warning_and_the_fetch_goes_on(workspace):

@@ -22,8 +22,7 @@ pytestmark = pytest.mark.skipif(not DEBIAN_DATA.is_dir(), reason="needs dataset-
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
-              ) -> Path:
+def workspace(tmp_path: Path) -> Path:
     """Prepared data of a small real subset, and tiny params whose study lives in SQLite
     (fetched and prepared in this interpreter: the workers under test are real processes)."""
     shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
@@ -33,7 +32,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
                           precision="fp32", storage="sqlite:///studies/tune.db")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     for stage in ("fetch", "prepare"):
-        done = run_here(COMMANDS[stage], tmp_path, monkeypatch, capsys)
+        done = run_here(COMMANDS[stage], tmp_path)
         assert done.returncode == 0, done.stderr
     return tmp_path
 
