@@ -1,6 +1,8 @@
 """Resuming after a kill: a training stage killed with SIGKILL at several moments, then run again,
 ends with the outputs of an uninterrupted run, byte for byte, having redone at most the epoch it
-was in; the same once through the real `dvc repro`. Real processes, awaited events, no sleeps."""
+was in; the same once through the real `dvc repro`. Real processes are killed, at awaited events
+(no sleeps); the run after the kill runs the script in this interpreter, which spares seconds of
+imports, and the `dvc repro` case runs it as DVC does."""
 
 import os
 import re
@@ -18,6 +20,7 @@ import torch
 import yaml
 
 from fmnist.atomic import save_torch
+from tests.stages.conftest import run_here
 
 ROOT = Path(__file__).resolve().parents[2]
 DEBIAN_DATA = Path("/usr/share/datasets/fashion-mnist")
@@ -65,19 +68,12 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=workspace, check=True)
     git(workspace, "add", "-A")
     git(workspace, "commit", "-q", "-m", "the project")
-    done = subprocess.run(command("torch"), cwd=workspace, capture_output=True, text=True)
+    done = run_here(command("torch"), workspace)
     assert done.returncode == 0, done.stderr
     assert not (workspace / ".checkpoints").exists()  # removed once the outputs are written
     git(workspace, "add", "-A")
     git(workspace, "commit", "-q", "-m", "an uninterrupted run")
     return workspace
-
-
-@pytest.fixture
-def workspace(finished: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "ws"
-    shutil.copytree(finished, copy)
-    return copy
 
 
 class Stage:
@@ -159,7 +155,7 @@ def test_a_killed_stage_resumes_and_ends_as_an_uninterrupted_run(workspace, mome
     stage = Stage(command("torch"), workspace)
     expected = moment(workspace, stage)  # the epoch that was running, or about to
 
-    done = subprocess.run(command("torch"), cwd=workspace, capture_output=True, text=True)
+    done = run_here(command("torch"), workspace)
     assert done.returncode == 0, done.stderr
     resumed = re.search(rf"^{STAGE}: resuming from epoch (\d+) of {EPOCHS} \(checkpoint of ",
                         done.stdout, re.MULTILINE)
@@ -176,7 +172,7 @@ def test_a_corrupt_checkpoint_is_one_warning_and_a_fresh_run(workspace):
     state, _ = next_checkpoint(workspace, stage)
     stage.kill()
     state.write_bytes(state.read_bytes()[:100])
-    done = subprocess.run(command("torch"), cwd=workspace, capture_output=True, text=True)
+    done = run_here(command("torch"), workspace)
     assert done.returncode == 0, done.stderr
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "unreadable checkpoint skipped" in warnings[0]
@@ -190,7 +186,7 @@ def test_other_params_start_a_new_run_and_its_success_clears_the_stale_checkpoin
     stage.kill()
     params = yaml.safe_load((workspace / "params.yaml").read_text())
     (workspace / "params.yaml").write_text(yaml.safe_dump({**params, "epochs": 1}))
-    done = subprocess.run(command("torch"), cwd=workspace, capture_output=True, text=True)
+    done = run_here(command("torch"), workspace)
     assert done.returncode == 0 and "resuming" not in done.stdout, done.stderr
     assert not (workspace / ".checkpoints").exists()
 

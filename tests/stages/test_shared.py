@@ -2,6 +2,7 @@
 
 import pickle
 import sys
+from fractions import Fraction
 
 import pytest
 import torch
@@ -69,7 +70,12 @@ def test_a_missing_input_says_to_run_dvc_repro(tmp_path):
         _shared.require_file(tmp_path / "x.pt")
 
 
-@pytest.mark.parametrize("content", [b"garbage", b"", pickle.dumps({"x": 1}),
+# a pickle of a class torch's safe loader refuses (its error advises weights_only=False);
+# protocol 2, torch's own, as protocol 4 adds a torch warning about the protocol
+FOREIGN_PICKLE = pickle.dumps({"x": Fraction(1, 3)}, protocol=2)
+
+
+@pytest.mark.parametrize("content", [b"garbage", b"", FOREIGN_PICKLE,
                                      b"PK\x03\x04 truncated zip"])
 def test_unreadable_torch_files_never_suggest_unsafe_loading(tmp_path, content):
     path = tmp_path / "train.pt"

@@ -1,7 +1,9 @@
 """Bad input and interruptions, stage by stage: the real command lines of dvc.yaml, run directly
 on a tiny subset of the real data. Each case must end in exactly one `error:` line (no
 traceback), exit 1 (130 for Ctrl-C), and leave every output of the previous run byte for byte
-as it was."""
+as it was. The bad-input cases run the scripts in this interpreter (a fresh one spends seconds
+importing torch), as does the tiny run before them; one case, the Ctrl-C case and the
+rejected mirror run real processes."""
 
 import gzip
 import itertools
@@ -20,12 +22,14 @@ import yaml
 
 from fmnist.atomic import PARTIAL
 from tests.conftest import corrupt, edit_params
+from tests.stages.conftest import run_here
 
 ROOT = Path(__file__).resolve().parents[2]
 DEBIAN_DATA = Path("/usr/share/datasets/fashion-mnist")
 TINY = {"epochs": 1, "batch_size": 16, "data": {"subset": 120, "timeout": 5},
         "tune": {"trials": 1, "trial_epochs": 1, "trial_samples": 0, "final_epochs": 1,
-                 "precision": "fp32", "storage": "sqlite:///studies/tune.db"}}
+                 "precision": "fp32", "storage": "sqlite:///studies/tune.db",
+                 "tta": "none"}}  # evaluate reads all 10000 test images: one view of each
 ORDER = ("fetch", "prepare", "verify_ops", "train@custom", "train@torch", "compare", "tune",
          "evaluate", "report")
 
@@ -78,25 +82,23 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     params["data"]["mirrors"] = [str(DEBIAN_DATA)]
     (workspace / "params.yaml").write_text(yaml.safe_dump(params))
     for stage in ORDER:
-        done = run(workspace, stage)
+        done = run_in_process(workspace, stage)
         assert done.returncode == 0, f"{stage}:\n{done.stderr}"
     return workspace
 
 
-@pytest.fixture
-def workspace(finished: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "ws"
-    shutil.copytree(finished, copy)
-    return copy
+def run_in_process(workspace: Path, stage: str) -> subprocess.CompletedProcess:
+    return run_here(COMMANDS[stage], workspace)
 
 
-def fails_cleanly(workspace: Path, stage: str, message: str, code: int = 1,
-                  **kwargs: object) -> str:
-    """Run `stage`: exit `code`, one `error:` line containing `message`, outputs untouched."""
+def fails_cleanly(workspace: Path, stage: str, message: str,
+                  runner: Callable[[Path, str], subprocess.CompletedProcess] = run_in_process
+                  ) -> str:
+    """Run `stage`: exit 1, one `error:` line containing `message`, outputs untouched."""
     before = snapshot(workspace)
-    done = run(workspace, stage, **kwargs)
+    done = runner(workspace, stage)
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert done.returncode == code, done.stderr
+    assert done.returncode == 1, done.stderr
     assert len(errors) == 1 and message in errors[0], done.stderr
     assert "Traceback" not in done.stderr
     assert snapshot(workspace) == before, "a failed stage changed files"
@@ -203,6 +205,14 @@ CASES = [
 def test_bad_input_is_one_line_and_touches_nothing(workspace, stage, mutate, message):
     mutate(workspace)
     fails_cleanly(workspace, stage, message)
+
+
+def test_a_stage_run_as_a_program_fails_as_it_does_in_process(workspace):
+    """The cases above run the scripts in this interpreter; a real one says the same."""
+    stage, mutate, message = CASES[0]
+    mutate(workspace)
+    here = fails_cleanly(workspace, stage, message)
+    assert fails_cleanly(workspace, stage, message, runner=run) == here
 
 
 def test_a_rejected_mirror_is_one_warning_and_the_fetch_goes_on(workspace):

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.stages.test_stages import COMMANDS, DEBIAN_DATA, ROOT, run, snapshot
+from tests.stages.conftest import run_here
+from tests.stages.test_stages import COMMANDS, DEBIAN_DATA, ROOT, snapshot
 
 JOIN = [sys.executable, str(ROOT / "stages" / "tune_join.py"), "--params", "params.yaml",
         "--train", "data/prepared/train.pt", "--val", "data/prepared/val.pt"]
@@ -20,7 +21,8 @@ pytestmark = pytest.mark.skipif(not DEBIAN_DATA.is_dir(), reason="needs dataset-
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
-    """Prepared data of a small real subset, and tiny params whose study lives in SQLite."""
+    """Prepared data of a small real subset, and tiny params whose study lives in SQLite
+    (fetched and prepared in this interpreter: the workers under test are real processes)."""
     shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"].update(mirrors=[str(DEBIAN_DATA)], subset=200)
@@ -28,7 +30,8 @@ def workspace(tmp_path: Path) -> Path:
                           precision="fp32", storage="sqlite:///studies/tune.db")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     for stage in ("fetch", "prepare"):
-        assert run(tmp_path, stage).returncode == 0
+        done = run_here(COMMANDS[stage], tmp_path)
+        assert done.returncode == 0, done.stderr
     return tmp_path
 
 
