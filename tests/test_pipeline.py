@@ -15,13 +15,15 @@ import torch
 import yaml
 
 from tests import browser
+from tests.processes import Stage, checkpoint, wait_until
 
 from _shared import read_json
 
 ROOT = Path(__file__).resolve().parents[1]
 DEBIAN_DATA = Path("/usr/share/datasets/fashion-mnist")
-# evaluate reads all 10000 test images, in each of the five runs here: one view of each (tta)
-TINY = {"data": {"subset": 600}, "epochs": 2, "batch_size": 32,
+# evaluate reads all 10000 test images, in each of the four runs here: one view of each (tta).
+# Three epochs give the kill below two epochs' time to land in train@custom.
+TINY = {"data": {"subset": 600}, "epochs": 3, "batch_size": 32,
         "tune": {"trials": 2, "trial_epochs": 1, "trial_samples": 200, "final_epochs": 1,
                  "tta": "none"}}
 
@@ -133,7 +135,7 @@ def test_every_stage_wrote_its_outputs(repo):
         assert (repo / "plots" / f"{name}.png").is_file(), name
     for name in ("custom", "torch", "tuned"):
         assert (repo / "models" / f"{name}.pt").is_file(), name
-    assert read_json(repo / "results" / "train_custom.json")["epochs"] == 2
+    assert read_json(repo / "results" / "train_custom.json")["epochs"] == 3
     tune = read_json(repo / "results" / "tune.json")
     assert tune["trials_run"] == 2 and tune["final_epochs"] == 1
     test = read_json(repo / "results" / "test.json")["tuned"]
@@ -163,12 +165,22 @@ def clean(repo: Path) -> None:
     assert "Data and pipelines are up to date" in run(repo, "dvc", "status")
 
 
-def test_same_params_twice_leave_git_and_dvc_clean(repo):
+def test_a_killed_repro_resumes_to_the_same_bytes_and_leaves_git_and_dvc_clean(repo):
+    """Same params, same committed files: verify_ops and train@custom forced again, with the
+    bytecode of `make test` beside the code, train@custom killed after a checkpoint and resumed
+    by `dvc repro`. (fetch and prepare are rebuilt to the same bytes in the fresh clone below,
+    or verify_ops and tune would rerun there.)"""
     compiled = attempt(repo, sys.executable, "-m", "compileall", "-q", "src", "stages")
     assert compiled.returncode == 0 and list((repo / "src").rglob("__pycache__"))
     clean(repo)  # after `make test` users have __pycache__ everywhere: not a change of code
-    run(repo, "dvc", "repro", "-f")  # every stage again, with that bytecode beside the code
+    stage = Stage(["dvc", "repro", "-f", "-s", "verify_ops", "train@custom"], repo, environment())
+    wait_until(lambda: checkpoint(repo, "train@custom"), stage)
+    stage.kill()  # dvc and the stage it runs
+    out = run(repo, "dvc", "repro")
+    assert re.search(r"train@custom: resuming from epoch [23] of 3", out), out
+    assert set(re.findall(r"Running stage '([^']+)'", out)) == {"train@custom"}
     clean(repo)
+    assert not (repo / ".checkpoints" / "train@custom").exists()
 
 
 def test_a_bad_param_under_dvc_repro_is_our_one_line_and_dvc_s(repo, tmp_path):
@@ -185,56 +197,60 @@ def test_a_bad_param_under_dvc_repro_is_our_one_line_and_dvc_s(repo, tmp_path):
     assert "Traceback" not in done.stderr
 
 
-def test_experiment_reruns_training_only_and_plots_diff(repo):
-    before = read_json(repo / "metrics" / "train_custom.json")
-    out = run(repo, "dvc", "exp", "run", "-S", "lr=0.05")
-    for untouched in ("fetch", "prepare", "verify_ops", "tune"):
-        assert f"Running stage '{untouched}'" not in out, untouched
-    for rerun in ("train@custom", "train@torch", "compare", "evaluate", "report"):
-        assert f"Running stage '{rerun}'" in out, rerun
-    after = read_json(repo / "metrics" / "train_custom.json")
-    assert after["custom"]["val_loss"] != before["custom"]["val_loss"]
-    assert "0.05" in run(repo, "dvc", "params", "diff")
+GRID = ("0.02", "0.05")  # lr; params.yaml has 0.01
 
-    run(repo, "dvc", "plots", "diff", "HEAD", "-o", "plots_html")
-    html = (repo / "plots_html" / "index.html").read_text()
+
+@pytest.fixture(scope="module")
+def clone(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh clone of `repo` (models and small outputs committed, no DVC cache) that ran an lr
+    grid through DVC's queue with two workers; the lr=0.05 experiment applied to its workspace."""
+    clone = tmp_path_factory.mktemp("clone") / "repo"
+    run(clone.parent, "git", "clone", "-q", str(repo), str(clone))
+    run(clone, "dvc", "exp", "run", "--queue", "-S", f"lr={','.join(GRID)}")
+    run(clone, "dvc", "exp", "run", "--run-all", "-j", "2")  # two workers; returns when done
+    run(clone, "dvc", "queue", "stop")
+    run(clone, "dvc", "exp", "apply", experiments(clone)["0.05"])
+    return clone
+
+
+def experiments(clone: Path) -> dict[str, str]:
+    """lr -> name of each finished experiment of the grid, from `dvc exp show`."""
+    table = csv.DictReader(io.StringIO(run(clone, "dvc", "exp", "show", "--csv")))
+    return {row["lr"]: row["Experiment"] for row in table
+            if row.get("Experiment") and row["lr"] in GRID and row["custom.test_acc"]}
+
+
+def test_a_fresh_clone_s_queued_grid_reruns_only_what_it_must(clone):
+    """Every experiment succeeds on its own worker, rebuilding the DVC-cached data and what lr
+    changes; verify_ops and tune are skipped, their committed outputs being up to date."""
+    status = run(clone, "dvc", "queue", "status")
+    assert status.count("Success") == len(GRID) and "Failed" not in status, status
+    names = experiments(clone)
+    assert set(names) == set(GRID)
+    for name in names.values():
+        ran = set(re.findall(r"Running stage '([^']+)'", run(clone, "dvc", "queue", "logs", name)))
+        assert ran == {"fetch", "prepare", "train@custom", "train@torch", "compare", "evaluate",
+                       "report"}, name
+
+
+def test_an_experiment_s_params_metrics_and_plots_diff(clone):
+    assert "0.05" in run(clone, "dvc", "params", "diff")
+    changed = json.loads(run(clone, "dvc", "metrics", "diff", "--json"))
+    assert "custom.val_loss" in json.dumps(changed)
+    run(clone, "dvc", "plots", "diff", "HEAD", "-o", "plots_html")
+    html = (clone / "plots_html" / "index.html").read_text()
     assert "train_loss" in html and "val_loss" in html
-    logged = (repo / "results/live/custom/plots/metrics/train_loss.tsv").read_text().split()
+    logged = (clone / "results/live/custom/plots/metrics/train_loss.tsv").read_text().split()
     assert logged[-1] in html, "the workspace's loss values must be in the rendered plot data"
 
 
 @pytest.mark.skipif(not Path(browser.CHROMIUM).exists(), reason="needs Debian's chromium")
-def test_plots_diff_renders_every_plot_offline(repo):
-    run(repo, "dvc", "plots", "diff", "HEAD", "-o", "offline")
-    index = repo / "offline" / "index.html"
+def test_plots_diff_renders_every_plot_offline(clone):
+    run(clone, "dvc", "plots", "diff", "HEAD", "-o", "offline")
+    index = clone / "offline" / "index.html"
     divs = browser.plot_divs(index.read_text(encoding="utf-8"))
     assert set(divs) == {"losses", "loss_gap", "val_accuracy", "confusion"}
     with browser.NetworkTrap() as trap:
         dom = browser.parse_dom(browser.render_dom(index, proxy=trap.proxy))
     assert dom.errors == [] and trap.page_requests() == []
     assert all(dom.divs[d]["status"] == "ok" and dom.divs[d]["charts"] for d in divs)
-
-
-def test_a_fresh_clone_s_first_experiment_reruns_only_what_it_must(repo, tmp_path):
-    """Models and small outputs are committed; only the DVC-cached data is rebuilt."""
-    run(repo, "dvc", "exp", "apply", run(repo, "dvc", "exp", "list", "--name-only").split()[0])
-    run(repo, "git", "add", "-A")
-    run(repo, "git", "commit", "-q", "-m", "lr 0.05")
-    clone = tmp_path / "clone"
-    run(tmp_path, "git", "clone", "-q", str(repo), str(clone))
-    out = run(clone, "dvc", "exp", "run", "-S", "lr=0.02")
-    ran = set(re.findall(r"Running stage '([^']+)'", out))
-    assert ran == {"fetch", "prepare", "train@custom", "train@torch", "compare", "evaluate",
-                   "report"}
-
-
-def test_a_parameter_grid_through_dvc_s_queue_with_two_workers(repo):
-    run(repo, "dvc", "exp", "run", "--queue", "-S", "lr=0.01,0.05")
-    run(repo, "dvc", "exp", "run", "--run-all", "-j", "2")  # two workers; returns when done
-    status = run(repo, "dvc", "queue", "status")
-    run(repo, "dvc", "queue", "stop")
-    assert status.count("Success") == 2 and "Failed" not in status, status
-    table = list(csv.DictReader(io.StringIO(run(repo, "dvc", "exp", "show", "--csv"))))
-    finished = [row for row in table if row.get("Experiment") and row["lr"] in ("0.01", "0.05")]
-    assert {row["lr"] for row in finished} >= {"0.01", "0.05"}
-    assert all(row["custom.test_acc"] for row in finished)

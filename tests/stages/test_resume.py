@@ -1,18 +1,15 @@
 """Resuming after a kill: a training stage killed with SIGKILL at several moments, then run again,
 ends with the outputs of an uninterrupted run, byte for byte, having redone at most the epoch it
-was in; the same once through the real `dvc repro`. Real processes are killed, at awaited events
-(no sleeps); the run after the kill runs the script in this interpreter, which spares seconds of
-imports, and the `dvc repro` case runs it as DVC does."""
+was in. Real processes are killed, at awaited events (no sleeps); the run after the kill runs the
+script in this interpreter, which spares seconds of imports. The same through the real `dvc repro`
+is in tests/test_pipeline.py, on its tiny pipeline."""
 
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,13 +17,12 @@ import torch
 import yaml
 
 from fmnist.atomic import save_torch
+from tests.processes import Stage, checkpoint, wait_until
 from tests.stages.conftest import run_here
 
 ROOT = Path(__file__).resolve().parents[2]
-DEBIAN_DATA = Path("/usr/share/datasets/fashion-mnist")
 EPOCHS, BATCHES = 4, 8
 STAGE = "train@torch"
-OUTPUTS = ("models", "metrics", "results")
 
 
 def command(impl: str) -> list[str]:
@@ -76,44 +72,10 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return workspace
 
 
-class Stage:
-    """The stage running in the background, its stderr collected as it comes."""
-
-    def __init__(self, args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
-        self.process = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, start_new_session=True)
-        self.err = ""
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for chunk in iter(lambda: self.process.stderr.read1(4096), b""):
-            self.err += chunk.decode(errors="replace")
-
-    def kill(self) -> None:
-        """SIGKILL to the stage and everything it started: no chance to clean up."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=60)
-
-
-def wait_until(ready: Callable[[], object], stage: Stage, timeout: float = 180) -> object:
-    """Poll `ready` until it returns something true; fail if the stage ends first."""
-    deadline = time.monotonic() + timeout
-    while not (found := ready()):
-        assert stage.process.poll() is None, f"the stage ended first:\n{stage.err[-2000:]}"
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.002)
-    return found
-
-
-def checkpoint(workspace: Path, stage: str = STAGE) -> Path | None:
-    found = list((workspace / ".checkpoints" / stage).glob("*/state.pt"))
-    return found[0] if found else None
-
-
 def next_checkpoint(workspace: Path, stage: Stage, after: int = 0) -> tuple[Path, int]:
     """Wait for a checkpoint written after `after` (its st_mtime_ns); its path and mtime."""
     def written() -> tuple[Path, int] | None:
-        path = checkpoint(workspace)
+        path = checkpoint(workspace, STAGE)
         try:
             return (path, path.stat().st_mtime_ns) if path and path.stat().st_mtime_ns > after \
                 else None
@@ -189,43 +151,3 @@ def test_other_params_start_a_new_run_and_its_success_clears_the_stale_checkpoin
     done = run_here(command("torch"), workspace)
     assert done.returncode == 0 and "resuming" not in done.stdout, done.stderr
     assert not (workspace / ".checkpoints").exists()
-
-
-@pytest.mark.integration
-@pytest.mark.skipif(not DEBIAN_DATA.is_dir(),
-                    reason="needs Debian's dataset-fashion-mnist (make test installs it)")
-def test_dvc_repro_resumes_a_killed_training_and_leaves_git_and_dvc_clean(tmp_path):
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
-        shutil.copy(ROOT / name, repo / name)
-    for folder in ("stages", "src"):
-        shutil.copytree(ROOT / folder, repo / folder,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params.update(epochs=3, batch_size=32)
-    params["data"].update(subset=500, mirrors=[str(DEBIAN_DATA)])
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-
-    def dvc(*args: str) -> str:
-        done = subprocess.run(["dvc", *args], cwd=repo, env=env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout + done.stderr
-
-    git(repo, "init", "-q")
-    dvc("init", "-q")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "the pipeline")
-    dvc("repro", "train@custom")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "an uninterrupted run")
-
-    stage = Stage(["dvc", "repro", "-f", "-s", "train@custom"], repo, env)
-    wait_until(lambda: checkpoint(repo, "train@custom"), stage)
-    stage.kill()  # dvc and the stage it runs
-    out = dvc("repro", "train@custom")
-    assert re.search(r"train@custom: resuming from epoch [23] of 3", out), out
-    assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""
-    assert "up to date" in dvc("status", "train@custom")

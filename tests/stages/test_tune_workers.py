@@ -22,7 +22,8 @@ pytestmark = pytest.mark.skipif(not DEBIAN_DATA.is_dir(), reason="needs dataset-
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     """Prepared data of a small real subset, and tiny params whose study lives in SQLite
-    (fetched and prepared in this interpreter: the workers under test are real processes)."""
+    (fetched and prepared in this interpreter, where the tune stage runs too, sparing a torch
+    import; the joiner is a real second process on the same study)."""
     shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"].update(mirrors=[str(DEBIAN_DATA)], subset=200)
@@ -42,7 +43,7 @@ def test_a_joiner_s_trials_count_in_the_stage_s_budget_and_only_the_stage_writes
     assert joiner.returncode == 0, joiner.stderr
     assert "worker 5: ran 3 trials" in joiner.stdout
     assert set(snapshot(workspace)) - set(before) == {"studies/tune.db"}  # it wrote no output
-    stage = subprocess.run(COMMANDS["tune"], cwd=workspace, capture_output=True, text=True)
+    stage = run_here(COMMANDS["tune"], workspace)
     assert stage.returncode == 0, stage.stderr
     # the budget is spent: the stage runs no trial (its baseline waits for a raised budget)
     assert "(worker 0)" not in stage.stdout and stage.stdout.count("retraining") == 1
