@@ -67,14 +67,15 @@ def environment() -> dict[str, str]:
     return env
 
 
-def attempt(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run a command in `repo`; the caller judges the outcome."""
-    return subprocess.run(args, cwd=repo, env=environment(), capture_output=True, text=True)
+def attempt(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """Run a command in `repo`, with `env` added to its environment; the caller judges."""
+    return subprocess.run(args, cwd=repo, env={**environment(), **env}, capture_output=True,
+                          text=True)
 
 
-def run(repo: Path, *args: str) -> str:
+def run(repo: Path, *args: str, **env: str) -> str:
     """Run a command in `repo`; fail the test on error."""
-    done = attempt(repo, *args)
+    done = attempt(repo, *args, **env)
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
 
@@ -207,7 +208,10 @@ def clone(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     clone = tmp_path_factory.mktemp("clone") / "repo"
     run(clone.parent, "git", "clone", "-q", str(repo), str(clone))
     run(clone, "dvc", "exp", "run", "--queue", "-S", f"lr={','.join(GRID)}")
-    run(clone, "dvc", "exp", "run", "--run-all", "-j", "2")  # two workers; returns when done
+    # two workers, returning when both are done; each with its share of the cores, as
+    # docs/scaling-out.md advises (their thread pools would otherwise contend)
+    share = str(max(1, (os.cpu_count() or 2) // 2))
+    run(clone, "dvc", "exp", "run", "--run-all", "-j", "2", OMP_NUM_THREADS=share)
     run(clone, "dvc", "queue", "stop")
     run(clone, "dvc", "exp", "apply", experiments(clone)["0.05"])
     return clone
