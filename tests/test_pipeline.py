@@ -21,7 +21,7 @@ from _shared import read_json
 
 ROOT = Path(__file__).resolve().parents[1]
 DEBIAN_DATA = Path("/usr/share/datasets/fashion-mnist")
-# evaluate reads all 10000 test images, in each of the four runs here: one view of each (tta).
+# evaluate reads all 10000 test images, in each of the three runs here: one view of each (tta).
 # Three epochs give the kill below two epochs' time to land in train@custom.
 TINY = {"data": {"subset": 600}, "epochs": 3, "batch_size": 32,
         "tune": {"trials": 2, "trial_epochs": 1, "trial_samples": 200, "final_epochs": 1,
@@ -225,8 +225,8 @@ def experiments(clone: Path) -> dict[str, str]:
 
 
 def test_a_fresh_clone_s_queued_grid_reruns_only_what_it_must(clone):
-    """Every experiment succeeds on its own worker, rebuilding the DVC-cached data and what lr
-    changes; verify_ops and tune are skipped, their committed outputs being up to date."""
+    """Both experiments succeed under the two workers, each rebuilding the DVC-cached data and
+    what lr changes; verify_ops and tune are skipped, their committed outputs being up to date."""
     status = run(clone, "dvc", "queue", "status")
     assert status.count("Success") == len(GRID) and "Failed" not in status, status
     names = experiments(clone)
