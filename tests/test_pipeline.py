@@ -97,7 +97,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run(repo, "dvc", "init", "-q")
     for folder in ("html", "plots"):  # the offline plots page and our plot templates
         shutil.copytree(ROOT / ".dvc" / folder, repo / ".dvc" / folder)
-    run(repo, "dvc", "config", "plots.html_template", "html/plots.html")
+    shutil.copy(ROOT / ".dvc" / "config", repo / ".dvc" / "config")  # which sets the page
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-q", "-m", "pipeline")
     run(repo, "dvc", "repro")
@@ -172,8 +172,8 @@ def test_a_killed_repro_resumes_to_the_same_bytes_and_leaves_git_and_dvc_clean(r
     by `dvc repro`. (fetch and prepare are rebuilt to the same bytes in the fresh clone below,
     or verify_ops and tune would rerun there.)"""
     compiled = attempt(repo, sys.executable, "-m", "compileall", "-q", "src", "stages")
+    # after `make test` users have __pycache__ everywhere: not a change of code, as clean() says
     assert compiled.returncode == 0 and list((repo / "src").rglob("__pycache__"))
-    clean(repo)  # after `make test` users have __pycache__ everywhere: not a change of code
     stage = Stage(["dvc", "repro", "-f", "-s", "verify_ops", "train@custom"], repo, environment())
     wait_until(lambda: checkpoint(repo, "train@custom"), stage)
     stage.kill()  # dvc and the stage it runs
@@ -202,9 +202,10 @@ GRID = ("0.02", "0.05")  # lr; params.yaml has 0.01
 
 
 @pytest.fixture(scope="module")
-def clone(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def clone(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """A fresh clone of `repo` (models and small outputs committed, no DVC cache) that ran an lr
-    grid through DVC's queue with two workers; the lr=0.05 experiment applied to its workspace."""
+    grid through DVC's queue with two workers, the lr=0.05 experiment applied to its workspace;
+    and the grid's experiments by lr."""
     clone = tmp_path_factory.mktemp("clone") / "repo"
     run(clone.parent, "git", "clone", "-q", str(repo), str(clone))
     run(clone, "dvc", "exp", "run", "--queue", "-S", f"lr={','.join(GRID)}")
@@ -213,8 +214,9 @@ def clone(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     share = str(max(1, (os.cpu_count() or 2) // 2))
     run(clone, "dvc", "exp", "run", "--run-all", "-j", "2", OMP_NUM_THREADS=share)
     run(clone, "dvc", "queue", "stop")
-    run(clone, "dvc", "exp", "apply", experiments(clone)["0.05"])
-    return clone
+    names = experiments(clone)
+    run(clone, "dvc", "exp", "apply", names["0.05"])
+    return clone, names
 
 
 def experiments(clone: Path) -> dict[str, str]:
@@ -225,11 +227,11 @@ def experiments(clone: Path) -> dict[str, str]:
 
 
 def test_a_fresh_clone_s_queued_grid_reruns_only_what_it_must(clone):
+    clone, names = clone
     """Both experiments succeed under the two workers, each rebuilding the DVC-cached data and
     what lr changes; verify_ops and tune are skipped, their committed outputs being up to date."""
     status = run(clone, "dvc", "queue", "status")
     assert status.count("Success") == len(GRID) and "Failed" not in status, status
-    names = experiments(clone)
     assert set(names) == set(GRID)
     for name in names.values():
         ran = set(re.findall(r"Running stage '([^']+)'", run(clone, "dvc", "queue", "logs", name)))
@@ -237,24 +239,29 @@ def test_a_fresh_clone_s_queued_grid_reruns_only_what_it_must(clone):
                        "report"}, name
 
 
-def test_an_experiment_s_params_metrics_and_plots_diff(clone):
+@pytest.fixture(scope="module")
+def page(clone: tuple[Path, dict[str, str]]) -> Path:
+    """`dvc plots diff HEAD` of the clone's workspace: its index.html."""
+    run(clone[0], "dvc", "plots", "diff", "HEAD", "-o", "plots_html")
+    return clone[0] / "plots_html" / "index.html"
+
+
+def test_an_experiment_s_params_metrics_and_plots_diff(clone, page):
+    clone, _ = clone
     assert "0.05" in run(clone, "dvc", "params", "diff")
     changed = json.loads(run(clone, "dvc", "metrics", "diff", "--json"))
     assert "custom.val_loss" in json.dumps(changed)
-    run(clone, "dvc", "plots", "diff", "HEAD", "-o", "plots_html")
-    html = (clone / "plots_html" / "index.html").read_text()
+    html = page.read_text()
     assert "train_loss" in html and "val_loss" in html
     logged = (clone / "results/live/custom/plots/metrics/train_loss.tsv").read_text().split()
     assert logged[-1] in html, "the workspace's loss values must be in the rendered plot data"
 
 
 @pytest.mark.skipif(not Path(browser.CHROMIUM).exists(), reason="needs Debian's chromium")
-def test_plots_diff_renders_every_plot_offline(clone):
-    run(clone, "dvc", "plots", "diff", "HEAD", "-o", "offline")
-    index = clone / "offline" / "index.html"
-    divs = browser.plot_divs(index.read_text(encoding="utf-8"))
+def test_plots_diff_renders_every_plot_offline(page):
+    divs = browser.plot_divs(page.read_text(encoding="utf-8"))
     assert set(divs) == {"losses", "loss_gap", "val_accuracy", "confusion"}
     with browser.NetworkTrap() as trap:
-        dom = browser.parse_dom(browser.render_dom(index, proxy=trap.proxy))
+        dom = browser.parse_dom(browser.render_dom(page, proxy=trap.proxy))
     assert dom.errors == [] and trap.page_requests() == []
     assert all(dom.divs[d]["status"] == "ok" and dom.divs[d]["charts"] for d in divs)
