@@ -202,10 +202,9 @@ GRID = ("0.02", "0.05")  # lr; params.yaml has 0.01
 
 
 @pytest.fixture(scope="module")
-def clone(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+def clone(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh clone of `repo` (models and small outputs committed, no DVC cache) that ran an lr
-    grid through DVC's queue with two workers, the lr=0.05 experiment applied to its workspace;
-    and the grid's experiments by lr."""
+    grid through DVC's queue with two workers; the lr=0.05 experiment applied to its workspace."""
     clone = tmp_path_factory.mktemp("clone") / "repo"
     run(clone.parent, "git", "clone", "-q", str(repo), str(clone))
     run(clone, "dvc", "exp", "run", "--queue", "-S", f"lr={','.join(GRID)}")
@@ -214,9 +213,8 @@ def clone(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, d
     share = str(max(1, (os.cpu_count() or 2) // 2))
     run(clone, "dvc", "exp", "run", "--run-all", "-j", "2", OMP_NUM_THREADS=share)
     run(clone, "dvc", "queue", "stop")
-    names = experiments(clone)
-    run(clone, "dvc", "exp", "apply", names["0.05"])
-    return clone, names
+    run(clone, "dvc", "exp", "apply", experiments(clone)["0.05"])
+    return clone
 
 
 def experiments(clone: Path) -> dict[str, str]:
@@ -227,11 +225,11 @@ def experiments(clone: Path) -> dict[str, str]:
 
 
 def test_a_fresh_clone_s_queued_grid_reruns_only_what_it_must(clone):
-    clone, names = clone
     """Both experiments succeed under the two workers, each rebuilding the DVC-cached data and
     what lr changes; verify_ops and tune are skipped, their committed outputs being up to date."""
     status = run(clone, "dvc", "queue", "status")
     assert status.count("Success") == len(GRID) and "Failed" not in status, status
+    names = experiments(clone)
     assert set(names) == set(GRID)
     for name in names.values():
         ran = set(re.findall(r"Running stage '([^']+)'", run(clone, "dvc", "queue", "logs", name)))
@@ -240,14 +238,13 @@ def test_a_fresh_clone_s_queued_grid_reruns_only_what_it_must(clone):
 
 
 @pytest.fixture(scope="module")
-def page(clone: tuple[Path, dict[str, str]]) -> Path:
+def page(clone: Path) -> Path:
     """`dvc plots diff HEAD` of the clone's workspace: its index.html."""
-    run(clone[0], "dvc", "plots", "diff", "HEAD", "-o", "plots_html")
-    return clone[0] / "plots_html" / "index.html"
+    run(clone, "dvc", "plots", "diff", "HEAD", "-o", "plots_html")
+    return clone / "plots_html" / "index.html"
 
 
 def test_an_experiment_s_params_metrics_and_plots_diff(clone, page):
-    clone, _ = clone
     assert "0.05" in run(clone, "dvc", "params", "diff")
     changed = json.loads(run(clone, "dvc", "metrics", "diff", "--json"))
     assert "custom.val_loss" in json.dumps(changed)
