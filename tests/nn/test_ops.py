@@ -133,14 +133,16 @@ def test_conv2d_matches_torch(case, dtype, chunk, path):
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @SETTINGS
-@given(case=conv_cases(), default_stride=st.booleans(), ties=st.booleans())
-def test_maxpool2d_matches_torch(case, dtype, default_stride, ties, path):
+@given(case=conv_cases(), default_stride=st.booleans(), ties=st.booleans(),
+       min_row=st.sampled_from([1, fast.NCHW_MIN_ROW]))
+def test_maxpool2d_matches_torch(case, dtype, default_stride, ties, path, min_row):
     stride = None if default_stride else case["stride"]
     theirs = nn.MaxPool2d(case["kernel"], stride)
     ours = ops.MaxPool2d(case["kernel"], stride, path=path)
     x = case_input(case, case["c_in"], dtype, ties)
     grad = torch.randn(theirs(x).shape, dtype=dtype)
-    got = run(ours, x, grad)
+    with mock.patch.object(fast, "NCHW_MIN_ROW", min_row):  # 1: NCHW pooled as it is
+        got = run(ours, x, grad)
     want = run(theirs, x, grad)
     assert_matches(got, want, dtype)
     assert_same_layout(got[0], want[0])
@@ -242,13 +244,41 @@ def test_custom_network_passes_channels_last_between_layers(path):
         assert h.is_contiguous(memory_format=torch.channels_last), layer
 
 
+def drop_in(make: ModuleType, **path: str) -> nn.Sequential:
+    """The assignment network as users write it: a plain nn.Sequential of `make`'s layers."""
+    return nn.Sequential(make.Conv2d(1, 32, 3, 1, **path), make.MaxPool2d(3, 2, **path),
+                         make.ReLU(**path), make.Conv2d(32, 64, 3, 1, **path),
+                         make.MaxPool2d(3, 2, **path), make.ReLU(**path),
+                         make.Conv2d(64, 10, 4, 1, **path), nn.Flatten())
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_drop_in_network_matches_torch_layer_by_layer(path):
+    """Contiguous weights and input, as torch.nn's defaults: every layer's output has torch's
+    values and layout, and the gradients match, at the shapes where the fast path pools NCHW as
+    it is (26 -> 12 columns) and where it transposes first (10 -> 4)."""
+    torch.manual_seed(5)
+    theirs, ours = drop_in(nn).double(), drop_in(ops, path=path).double()
+    copy_weights(theirs, ours)
+    x = torch.rand(4, 1, 28, 28, dtype=torch.float64)
+    h_ours, h_theirs = x, x
+    for a, b in zip(ours, theirs, strict=True):
+        h_ours, h_theirs = a(h_ours), b(h_theirs)
+        torch.testing.assert_close(h_ours, h_theirs, atol=1e-10, rtol=0.0)
+        assert_same_layout(h_ours, h_theirs)
+    grad = torch.randn(4, 10, dtype=torch.float64)
+    for a, b in zip(run(ours, x, grad), run(theirs, x, grad), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=0.0)
+
+
 # --------------------------------------------------------------------------- fast against plain
 
 
 @pytest.mark.parametrize("layer", ["conv", "pool"])
 @SETTINGS
-@given(case=conv_cases(), chunk=st.sampled_from([1, fast.CHUNK_ELEMENTS]))
-def test_fast_path_matches_plain_path(case, chunk, layer):
+@given(case=conv_cases(), chunk=st.sampled_from([1, fast.CHUNK_ELEMENTS]),
+       min_row=st.sampled_from([1, fast.NCHW_MIN_ROW]))
+def test_fast_path_matches_plain_path(case, chunk, min_row, layer):
     modules = {}
     for path in PATHS:
         if layer == "conv":
@@ -261,11 +291,12 @@ def test_fast_path_matches_plain_path(case, chunk, layer):
         grad = torch.randn_like(modules["plain"](x))
     results = {}
     for path in PATHS:
-        with mock.patch.object(fast, "CHUNK_ELEMENTS", chunk):
+        with (mock.patch.object(fast, "CHUNK_ELEMENTS", chunk),
+              mock.patch.object(fast, "NCHW_MIN_ROW", min_row)):
             results[path] = run(modules[path], x, grad)
     for a, b in zip(results["fast"], results["plain"], strict=True):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=0.0)
-    assert results["fast"][0].stride() == results["plain"][0].stride()
+    assert_same_layout(results["fast"][0], results["plain"][0])
 
 
 @pytest.mark.parametrize(("path", "fast_calls"), [("auto", 1), ("fast", 1), ("plain", 0)])

@@ -1,8 +1,9 @@
 """CPU-tuned Conv2d, MaxPool2d and ReLU: fmnist.nn.ops's algorithms, rearranged for speed.
 
 They produced the committed metrics, and the default CPU path reproduces them bit for bit
-(tests/nn/test_ops.py checks; benchmarks/bench_ops.py times them). Outputs and input gradients
-are channels_last-strided; ops gives outputs torch's memory format.
+(tests/nn/test_ops.py checks; benchmarks/bench_ops.py times them). They compute in the layout
+they are given, channels_last or contiguous NCHW, and write their outputs in it, so that a network
+of them passes either along without transposes. Input gradients are channels_last-strided.
 """
 
 import math
@@ -18,6 +19,7 @@ Pair = tuple[int, int]
 # page-faulted in on every use.
 CHUNK_ELEMENTS = 1 << 20
 _SCRATCH = threading.local()  # per thread, so concurrent callers never share a buffer
+NCHW_MIN_ROW = 8  # output columns from which MaxPool2dFunction pools NCHW without a transpose
 
 
 def _scratch(slot: str, numel: int, like: torch.Tensor, dtype: torch.dtype | None = None
@@ -35,10 +37,16 @@ def _scratch(slot: str, numel: int, like: torch.Tensor, dtype: torch.dtype | Non
 
 
 def _scratch_nchw(slot: str, shape: torch.Size, like: torch.Tensor,
-                  dtype: torch.dtype | None = None) -> torch.Tensor:
-    """A scratch buffer viewed as an (N, C, H, W) tensor in channels_last order."""
+                  dtype: torch.dtype | None = None, channels_last: bool = True) -> torch.Tensor:
+    """A scratch buffer viewed as an (N, C, H, W) tensor, in channels_last order or contiguous."""
     n, c, h, w = shape
-    return _scratch(slot, n * c * h * w, like, dtype).view(n, h, w, c).permute(0, 3, 1, 2)
+    flat = _scratch(slot, n * c * h * w, like, dtype)
+    return flat.view(n, h, w, c).permute(0, 3, 1, 2) if channels_last else flat.view(n, c, h, w)
+
+
+def _is_nchw(x: torch.Tensor) -> bool:
+    """Whether `x` is contiguous (N, C, H, W) and not also channels_last (C == 1 is both)."""
+    return x.is_contiguous() and not x.is_contiguous(memory_format=torch.channels_last)
 
 
 def _channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -119,8 +127,15 @@ def _fold_add(grad_x: torch.Tensor, grad_patches: torch.Tensor, kernel: Pair, st
         target.add_(by_offset[:, :, :, k // kernel[1], k % kernel[1]].permute(0, 3, 1, 2))
 
 
-def _param_grad(grad_mat: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    """grad_mat.T @ cols: (O, kh*kw*C + 1), weight gradients and, last, the bias gradient."""
+def _param_grad(grad_rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """(O, kh*kw*C + 1), weight gradients and, last, the bias gradient, from (n, Ho, Wo, O)
+    output gradients and (n*Ho*Wo, kh*kw*C + 1) patches: grad_mat.T @ cols."""
+    if not grad_rows.is_contiguous():  # NCHW: a sum of per-sample products, no transpose
+        g = grad_rows.permute(0, 3, 1, 2).flatten(2)  # (n, O, Ho*Wo), a view
+        parts = _scratch("param_parts", g.shape[0] * g.shape[1] * cols.shape[1], g)
+        per_sample = cols.view(g.shape[0], g.shape[2], -1)  # (n, Ho*Wo, kh*kw*C + 1)
+        return torch.bmm(g, per_sample, out=parts.view(g.shape[0], g.shape[1], -1)).sum(0)
+    grad_mat = grad_rows.view(-1, grad_rows.shape[-1])  # (n*Ho*Wo, O)
     if cols.shape[1] < grad_mat.shape[1]:
         # The narrow side as the rows of the product, as for conv1 (kh*kw*C + 1 = 10 < O = 32).
         return (cols.t() @ grad_mat).t()
@@ -128,11 +143,15 @@ def _param_grad(grad_mat: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
 
 
 class Conv2dFunction(torch.autograd.Function):
-    """Valid cross-correlation as chunked GEMMs over im2col patches; backward: GEMMs + col2im."""
+    """Valid cross-correlation as chunked GEMMs over im2col patches; backward: GEMMs + col2im.
+
+    The output is channels_last or contiguous (N, O, Ho, Wo) as `channels_last` says: one GEMM
+    writes either (rows (n, ho, wo), or a batch of (O, Ho*Wo) products), so no transpose follows.
+    """
 
     @staticmethod
     def forward(ctx: FunctionCtx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
-                stride: Pair) -> torch.Tensor:
+                stride: Pair, channels_last: bool = True) -> torch.Tensor:
         x = _channels_last(x)
         n = x.shape[0]
         out_ch, _, kh, kw = weight.shape
@@ -141,31 +160,41 @@ class Conv2dFunction(torch.autograd.Function):
         # of ones: no separate bias pass forward, nor a sum backward; dense, not a transposed view.
         w_aug = torch.cat([weight.permute(2, 3, 1, 0).reshape(-1, out_ch), bias.view(1, -1)])
         # w_aug: (kh*kw*C + 1, O)
-        out = x.new_empty((n * ho * wo, out_ch))
+        channels_last = channels_last or ho * wo == 1  # one position: both layouts, one GEMM
+        out = x.new_empty((n * ho * wo, out_ch) if channels_last else (n, out_ch, ho * wo))
         for samples in _sample_chunks(x, (kh, kw), ho * wo):
             cols = _patches(x[samples], (kh, kw), stride, (ho, wo))  # (n*Ho*Wo, kh*kw*C + 1)
-            torch.mm(cols, w_aug, out=out[_rows(samples, ho * wo)])
+            if channels_last:
+                torch.mm(cols, w_aug, out=out[_rows(samples, ho * wo)])
+            else:  # per sample: (O, kh*kw*C + 1) @ (kh*kw*C + 1, Ho*Wo)
+                per_sample = cols.view(-1, ho * wo, cols.shape[1]).transpose(1, 2)
+                torch.bmm(w_aug.t().expand(per_sample.shape[0], -1, -1), per_sample,
+                          out=out[samples])
         ctx.save_for_backward(x, w_aug)  # patches are rebuilt in backward rather than kept
         ctx.geometry = ((kh, kw), stride, (ho, wo))
-        return out.view(n, ho, wo, out_ch).permute(0, 3, 1, 2)  # (N, O, Ho, Wo), channels_last
+        if channels_last:
+            return out.view(n, ho, wo, out_ch).permute(0, 3, 1, 2)  # (N, O, Ho, Wo)
+        return out.view(n, out_ch, ho, wo)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, grad_out: torch.Tensor
-                 ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None]:
+                 ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None,
+                            None, None]:
         x, w_aug = ctx.saved_tensors
         kernel, stride, (ho, wo) = ctx.geometry
         n, c, h, w = x.shape
         width, out_ch = w_aug.shape[0] - 1, w_aug.shape[1]
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        grad_mat = grad_out.permute(0, 2, 3, 1).reshape(n * ho * wo, out_ch)  # (N*Ho*Wo, O)
+        grad_rows = grad_out.permute(0, 2, 3, 1)  # (N, Ho, Wo, O), a view
         grad_x = grad_out.new_zeros((n, h, w, c)) if need_x else None  # NHWC
         grad_params = grad_out.new_zeros((out_ch, width + 1))  # weight columns, then bias
         for samples in _sample_chunks(x, kernel, ho * wo):
-            g = grad_mat[_rows(samples, ho * wo)]  # (n*Ho*Wo, O)
             if need_w or need_b:
-                grad_params += _param_grad(g, _patches(x[samples], kernel, stride, (ho, wo)))
+                cols = _patches(x[samples], kernel, stride, (ho, wo))  # (n*Ho*Wo, width + 1)
+                grad_params += _param_grad(grad_rows[samples], cols)
             if need_x:
+                g = _dense_rows(grad_rows[samples])  # (n*Ho*Wo, O)
                 grad_cols = _scratch("grad_patches", g.shape[0] * width, g).view(-1, width)
                 torch.mm(g, w_aug[:width].t(), out=grad_cols)  # (n*Ho*Wo, kh*kw*C)
                 _fold_add(grad_x[samples], grad_cols.view(-1, ho, wo, width), kernel, stride)
@@ -173,24 +202,46 @@ class Conv2dFunction(torch.autograd.Function):
         # autograd lays the weight gradient out like the weight: no copy for channels_last ones
         return (grad_x.permute(0, 3, 1, 2) if need_x else None,  # (N, C, H, W), channels_last
                 grad_w.permute(0, 3, 1, 2) if need_w else None,  # (O, C, kh, kw)
-                grad_params[:, width].clone() if need_b else None, None)
+                grad_params[:, width].clone() if need_b else None, None, None)
+
+
+def _dense_rows(t: torch.Tensor) -> torch.Tensor:
+    """(n, Ho, Wo, O) `t` as an (n*Ho*Wo, O) matrix: a view if it is dense, else a scratch copy
+    (an NCHW gradient: one transpose, then the GEMMs run at full speed)."""
+    if t.is_contiguous():
+        return t.view(-1, t.shape[-1])
+    return _scratch("grad_rows", t.numel(), t).view(t.shape).copy_(t).view(-1, t.shape[-1])
 
 
 class MaxPool2dFunction(torch.autograd.Function):
-    """Window maxima as running maxima of strided views; backward scatters to the first argmax."""
+    """Window maxima as running maxima of strided views; backward scatters to the first argmax.
+
+    Contiguous (N, C, H, W) input is pooled as it is and gives NCHW output (unless its output rows
+    are short, see NCHW_MIN_ROW); any other is pooled, and returned, channels_last."""
 
     @staticmethod
     def forward(ctx: FunctionCtx, x: torch.Tensor, kernel: Pair, stride: Pair) -> torch.Tensor:
-        x = _channels_last(x)
-        (kh, kw), (sh, sw) = kernel, stride
-        out_size = ho, wo = output_size(x.shape[2:], kernel, stride)
-        # The max is separable: over each window row first, then over the rows, in kh+kw-2 passes
-        # instead of kh*kw-1; each pass is one long elementwise loop, not a reduction per window.
-        columns = [x[..., j: j + sw * (wo - 1) + 1: sw] for j in range(kw)]  # (N, C, H, Wo)
-        row_max = _running_max(columns, _scratch_nchw("row_max", columns[0].shape, x))
-        out = torch.empty((*x.shape[:2], ho, wo), dtype=x.dtype, device=x.device,
-                          memory_format=torch.channels_last)  # x is channels_last or C == 1
-        _running_max([row_max[..., i: i + sh * (ho - 1) + 1: sh, :] for i in range(kh)], out)
+        out_size = output_size(x.shape[2:], kernel, stride)
+        # NCHW is pooled as it is unless its output rows are short: the passes then run over
+        # rows of a few floats each, and a transpose to channels_last costs less.
+        nchw = _is_nchw(x) and out_size[1] >= NCHW_MIN_ROW
+        x = x if nchw else _channels_last(x)
+        # The max is separable: along one axis, then the other, in kh+kw-2 passes instead of
+        # kh*kw-1; each pass is one long elementwise loop, not a reduction per window. In NCHW
+        # rows go first, so that the bigger pass reads runs of W floats.
+        first = 2 if nchw else 3
+        partial_shape = list(x.shape)
+        partial_shape[first] = out_size[first - 2]
+        partial = _running_max(_axis_slices(x, first, kernel, stride, out_size),
+                               _scratch_nchw("partial", partial_shape, x, channels_last=not nchw))
+        out = torch.empty((*x.shape[:2], *out_size), dtype=x.dtype, device=x.device,
+                          memory_format=torch.contiguous_format if nchw else torch.channels_last)
+        if nchw:  # columns from the phase copies: contiguous views
+            (_, kw), (_, sw), (_, wo) = kernel, stride, out_size
+            phases = _phases(partial, sw, kw)
+            _running_max([phases[j % sw][..., j // sw: j // sw + wo] for j in range(kw)], out)
+        else:
+            _running_max(_axis_slices(partial, 2, kernel, stride, out_size), out)
         ctx.save_for_backward(x, out)
         ctx.geometry = (kernel, stride, out_size)
         return out
@@ -200,17 +251,28 @@ class MaxPool2dFunction(torch.autograd.Function):
     def backward(ctx: FunctionCtx, grad_out: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         x, out = ctx.saved_tensors
         kernel, stride, _ = ctx.geometry
-        n = x.shape[0]
-        # channels_last keeps each sample's values in one block, whatever C is.
-        grad_x = torch.zeros_like(x, memory_format=torch.channels_last)
-        target = _argmax_offsets(x, out, grad_x.stride(), kernel, stride)  # (N, C, Ho, Wo)
+        n, nchw = x.shape[0], _is_nchw(x)  # as forward pooled it
+        # each sample's values in one block, in x's layout, whatever C is
+        grad_x = torch.zeros_like(x, memory_format=torch.preserve_format)
+        target = _argmax_offsets(x, out, grad_x.stride(), kernel, stride, nchw)  # (N, C, Ho, Wo)
         # One scatter-add per sample routes each window's gradient to its maximum; overlapping
         # windows (stride < kernel) accumulate. Rows run in parallel, unlike a flat index_add_.
+        # Each tensor is flattened in memory order (N, C, H, W) or (N, H, W, C), as x is laid out.
+        order = (0, 1, 2, 3) if nchw else (0, 2, 3, 1)
         per_in, per_out = math.prod(x.shape[1:]), math.prod(out.shape[1:])
-        rows = grad_x.permute(0, 2, 3, 1).reshape(n, per_in)  # (N, H*W*C), a view of grad_x
-        rows.scatter_add_(1, target.permute(0, 2, 3, 1).reshape(n, per_out),  # (N, Ho*Wo*C)
-                          grad_out.permute(0, 2, 3, 1).reshape(n, per_out))
+        rows = grad_x.permute(order).reshape(n, per_in)  # (N, C*H*W), a view of grad_x
+        rows.scatter_add_(1, target.permute(order).reshape(n, per_out),  # (N, C*Ho*Wo)
+                          grad_out.permute(order).reshape(n, per_out))
         return grad_x, None, None
+
+
+def _axis_slices(x: torch.Tensor, dim: int, kernel: Pair, stride: Pair, out: Pair
+                 ) -> list[torch.Tensor]:
+    """The kernel's strided views of `x` along `dim` (2: rows, 3: columns): view k holds
+    x[..., k + s*o, ...] at [..., o, ...]."""
+    k, s, o = kernel[dim - 2], stride[dim - 2], out[dim - 2]
+    return [x.narrow(dim, j, s * (o - 1) + 1)[(slice(None),) * dim + (slice(None, None, s),)]
+            for j in range(k)]
 
 
 def _running_max(views: list[torch.Tensor], out: torch.Tensor) -> torch.Tensor:
@@ -224,18 +286,19 @@ def _running_max(views: list[torch.Tensor], out: torch.Tensor) -> torch.Tensor:
 
 
 def _argmax_offsets(x: torch.Tensor, out: torch.Tensor, strides: tuple[int, ...], kernel: Pair,
-                    stride: Pair) -> torch.Tensor:
+                    stride: Pair, nchw: bool) -> torch.Tensor:
     """Offset within its sample (under `strides`) of each window's first maximum, in row-major
-    window order as PyTorch picks it; int64, shaped like `out`."""
+    window order as PyTorch picks it; int64, shaped and laid out like `out` (NCHW if `nchw`)."""
     _, c, ho, wo = out.shape
     offsets = [i * strides[2] + j * strides[3] for i in range(kernel[0]) for j in range(kernel[1])]
     # Offsets ride in floats (lerp is the fastest select); float32 holds integers exactly only
     # below 2**24, so bigger samples switch to float64.
     exact = 2 / torch.finfo(out.dtype).eps  # 2**24 for float32
     dtype = out.dtype if math.prod(x.shape[1:]) < exact else torch.float64
-    views = _window_slices(x, kernel, stride, (ho, wo))
-    position = _scratch_nchw("argmax", out.shape, out, dtype).fill_(offsets[-1])
-    hit = _scratch_nchw("hit", out.shape, out, dtype)
+    channels_last = not nchw
+    views = (_nchw_window_slices if nchw else _window_slices)(x, kernel, stride, (ho, wo))
+    position = _scratch_nchw("argmax", out.shape, out, dtype, channels_last).fill_(offsets[-1])
+    hit = _scratch_nchw("hit", out.shape, out, dtype, channels_last)
     # Scan backwards so the earliest equal element is the last to overwrite: first max wins ties.
     # (A window holding NaN matches nowhere and sends its gradient to its last element, where
     # PyTorch picks its last NaN; the forward value, NaN, is the same.)
@@ -246,8 +309,29 @@ def _argmax_offsets(x: torch.Tensor, out: torch.Tensor, strides: tuple[int, ...]
     window_starts = (torch.arange(c, **arange).view(c, 1, 1) * strides[1]
                      + torch.arange(ho, **arange).view(ho, 1) * (stride[0] * strides[2])
                      + torch.arange(wo, **arange) * (stride[1] * strides[3]))  # (C, Ho, Wo)
-    target = _scratch_nchw("target", out.shape, out, torch.int64)
+    target = _scratch_nchw("target", out.shape, out, torch.int64, channels_last)
     return target.copy_(position.add_(window_starts))  # exact integers: the cast loses nothing
+
+
+def _phases(x: torch.Tensor, stride: int, kernel: int) -> list[torch.Tensor]:
+    """Scratch copies of contiguous NCHW `x`'s columns split by phase, w % stride (those the
+    kernel reaches): strided column views of `x` become contiguous ones of a copy."""
+    copies = []
+    for phase in range(min(stride, kernel)):
+        columns = x[..., phase::stride]  # (N, C, H, ceil((W - phase) / stride))
+        copy = _scratch_nchw(f"phase{phase}", columns.shape, x, channels_last=False)
+        copies.append(copy.copy_(columns))
+    return copies
+
+
+def _nchw_window_slices(x: torch.Tensor, kernel: Pair, stride: Pair, out: Pair
+                        ) -> list[torch.Tensor]:
+    """_window_slices of contiguous NCHW `x`, read from its column phases: column j + sw*b is
+    column j // sw + b of phase j % sw."""
+    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out
+    phases = _phases(x, sw, kw)
+    return [phases[j % sw][..., i: i + sh * (ho - 1) + 1: sh, j // sw: j // sw + wo]
+            for i in range(kh) for j in range(kw)]
 
 
 class ReLUFunction(torch.autograd.Function):

@@ -178,9 +178,13 @@ class Conv2d(nn.Module):
         if batch.dtype != self.weight.dtype or batch.device != self.weight.device:
             raise OpTypeError(f"Conv2d: input is {batch.dtype} on {batch.device} but the weight is "
                               f"{self.weight.dtype} on {self.weight.device}")
-        function = fast.Conv2dFunction if _use_fast(batch, self.path) else _Conv2dFunction
-        out = function.apply(batch, self.weight, self.bias, self.stride)
-        out = _like_torch(out, _is_channels_last(batch) or _is_channels_last(self.weight))
+        channels_last = _is_channels_last(batch) or _is_channels_last(self.weight)  # as torch's
+        if _use_fast(batch, self.path):  # which writes the output in that layout directly
+            out = fast.Conv2dFunction.apply(batch, self.weight, self.bias, self.stride,
+                                            channels_last)
+        else:
+            out = _Conv2dFunction.apply(batch, self.weight, self.bias, self.stride)
+        out = _like_torch(out, channels_last)
         return out.squeeze(0) if unbatched else out
 
     def extra_repr(self) -> str:
