@@ -150,7 +150,10 @@ def drop_in(network: nn.Sequential) -> nn.Sequential:
     """`network` with every conv weight in torch's default contiguous layout, same values."""
     for layer in network:
         if isinstance(layer, ops.Conv2d):
-            layer.weight = nn.Parameter(layer.weight.detach().contiguous())
+            # clone, not .contiguous(): a one-channel channels_last weight counts as contiguous
+            # and would come back as it is, so conv1 and all after it would run channels_last
+            weight = layer.weight.detach().clone(memory_format=torch.contiguous_format)
+            layer.weight = nn.Parameter(weight)
     return network
 
 
@@ -158,9 +161,11 @@ def bench_train_step(batch: int, device: torch.device, path: str, dropped_in: bo
                      **timing: float) -> dict[str, float]:
     """One training step of the assignment network built from our ops vs from torch.nn."""
     custom, reference = networks(device, path)
+    x = torch.rand(batch, 1, 28, 28, device=device)
     if dropped_in:
         custom = drop_in(custom)
-    x = torch.rand(batch, 1, 28, 28, device=device)
+        with torch.no_grad():  # as users write it, conv1 computes in torch.nn's layout
+            assert custom[0](x).stride() == reference[0](x).stride()
     y = nn.functional.one_hot(torch.randint(0, 10, (batch,)), 10).float().to(device)
     return time_pair(train_step(custom, x, y), train_step(reference, x, y), **timing)
 
