@@ -11,7 +11,8 @@ from fmnist.errors import VerificationError
 
 
 def small_dataset() -> Dataset:
-    return Dataset(torch.rand(8, 1, 28, 28), torch.eye(10)[:8], batch_size=4)
+    images = torch.rand(8, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    return Dataset(images, torch.eye(10)[:8], batch_size=4)
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +57,11 @@ def test_checks_on_real_shaped_batches_pass_and_cover_every_layer(metrics):
         assert all(0 <= e["custom"] < 1e-5 and 0 <= e["torch"] < 1e-5
                    for k, e in entry.items() if k.startswith("grad"))
     assert layers["relu1"]["grad_input"] == {"custom": 0.0, "torch": 0.0}  # exact on both sides
+
+
+def test_same_batches_same_seed_same_report(metrics):
+    """verify_ops writes the same results/verify_ops.json run after run: no timing, no noise."""
+    assert verify.verify_against_torch(small_dataset(), batches=2, seed=0) == metrics
 
 
 @pytest.mark.parametrize(("kind", "index", "gradient", "layer"), [
