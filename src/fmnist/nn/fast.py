@@ -132,9 +132,13 @@ def _param_grad(grad_rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     output gradients and (n*Ho*Wo, kh*kw*C + 1) patches: grad_mat.T @ cols."""
     if not grad_rows.is_contiguous():  # NCHW: a sum of per-sample products, no transpose
         g = grad_rows.permute(0, 3, 1, 2).flatten(2)  # (n, O, Ho*Wo), a view
-        parts = _scratch("param_parts", g.shape[0] * g.shape[1] * cols.shape[1], g)
-        per_sample = cols.view(g.shape[0], g.shape[2], -1)  # (n, Ho*Wo, kh*kw*C + 1)
-        return torch.bmm(g, per_sample, out=parts.view(g.shape[0], g.shape[1], -1)).sum(0)
+        n, out_ch, positions = g.shape
+        parts = _scratch("param_parts", n * out_ch * cols.shape[1], g)
+        per_sample = cols.view(n, positions, -1)  # (n, Ho*Wo, kh*kw*C + 1)
+        if cols.shape[1] < out_ch:  # the narrow side as the rows of each product, as below
+            products = parts.view(n, -1, out_ch)  # (n, kh*kw*C + 1, O)
+            return torch.bmm(per_sample.transpose(1, 2), g.transpose(1, 2), out=products).sum(0).t()
+        return torch.bmm(g, per_sample, out=parts.view(n, out_ch, -1)).sum(0)
     grad_mat = grad_rows.view(-1, grad_rows.shape[-1])  # (n*Ho*Wo, O)
     if cols.shape[1] < grad_mat.shape[1]:
         # The narrow side as the rows of the product, as for conv1 (kh*kw*C + 1 = 10 < O = 32).
@@ -229,19 +233,19 @@ class MaxPool2dFunction(torch.autograd.Function):
         # The max is separable: along one axis, then the other, in kh+kw-2 passes instead of
         # kh*kw-1; each pass is one long elementwise loop, not a reduction per window. In NCHW
         # rows go first, so that the bigger pass reads runs of W floats.
-        first = 2 if nchw else 3
-        partial_shape = list(x.shape)
-        partial_shape[first] = out_size[first - 2]
-        partial = _running_max(_axis_slices(x, first, kernel, stride, out_size),
-                               _scratch_nchw("partial", partial_shape, x, channels_last=not nchw))
-        out = torch.empty((*x.shape[:2], *out_size), dtype=x.dtype, device=x.device,
+        (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_size
+        rows, columns = ((kh, 1), (sh, 1)), ((1, kw), (1, sw))  # (kernel, stride) of each pass
+        h, w = x.shape[2:]
+        partial_size = (ho, w) if nchw else (h, wo)
+        partial = _running_max(_window_slices(x, *(rows if nchw else columns), partial_size),
+                               _scratch_nchw("partial", (*x.shape[:2], *partial_size), x,
+                                             channels_last=not nchw))
+        out = torch.empty((*x.shape[:2], ho, wo), dtype=x.dtype, device=x.device,
                           memory_format=torch.contiguous_format if nchw else torch.channels_last)
         if nchw:  # columns from the phase copies: contiguous views
-            (_, kw), (_, sw), (_, wo) = kernel, stride, out_size
-            phases = _phases(partial, sw, kw)
-            _running_max([phases[j % sw][..., j // sw: j // sw + wo] for j in range(kw)], out)
+            _running_max(_nchw_window_slices(partial, *columns, out_size), out)
         else:
-            _running_max(_axis_slices(partial, 2, kernel, stride, out_size), out)
+            _running_max(_window_slices(partial, *rows, out_size), out)
         ctx.save_for_backward(x, out)
         ctx.geometry = (kernel, stride, out_size)
         return out
@@ -264,15 +268,6 @@ class MaxPool2dFunction(torch.autograd.Function):
         rows.scatter_add_(1, target.permute(order).reshape(n, per_out),  # (N, C*Ho*Wo)
                           grad_out.permute(order).reshape(n, per_out))
         return grad_x, None, None
-
-
-def _axis_slices(x: torch.Tensor, dim: int, kernel: Pair, stride: Pair, out: Pair
-                 ) -> list[torch.Tensor]:
-    """The kernel's strided views of `x` along `dim` (2: rows, 3: columns): view k holds
-    x[..., k + s*o, ...] at [..., o, ...]."""
-    k, s, o = kernel[dim - 2], stride[dim - 2], out[dim - 2]
-    return [x.narrow(dim, j, s * (o - 1) + 1)[(slice(None),) * dim + (slice(None, None, s),)]
-            for j in range(k)]
 
 
 def _running_max(views: list[torch.Tensor], out: torch.Tensor) -> torch.Tensor:
