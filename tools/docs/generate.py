@@ -91,11 +91,32 @@ def ops_ratio(root: Path) -> str:
     return "\n".join(lines)
 
 
+def ablation_table(root: Path) -> str:
+    """docs/results.md's ablation table and its reading, from benchmarks/results/ablation.json."""
+    ablation = load(root, "benchmarks/results/ablation.json")
+    setup, rows = ablation["setup"], ablation["val_accuracy"]
+    base = rows[f"baseline (test-time views: {setup['tta']})"]
+    noise = 2 * max(r["std"] for r in rows.values())  # a difference below this is noise here
+    lines = [f"Validation accuracy after {setup['epochs']} epochs on the training split alone "
+             f"({setup['samples']} images; validation held out, the test set unread), mean ± "
+             f"standard deviation over seeds {', '.join(map(str, setup['seeds']))}, about "
+             f"{setup['minutes_per_run']} min a run (`benchmarks/ablation.py`):", "",
+             "| recipe | validation accuracy | against the baseline |", "|---|---|---|"]
+    lines += [f"| {name} | {r['mean']:.4f} ± {r['std']:.4f} | {r['mean'] - base['mean']:+.4f} |"
+              for name, r in rows.items()]
+    matter = [name for name, r in rows.items() if abs(r["mean"] - base["mean"]) > noise]
+    lines += ["", f"Differences under {noise:.4f} (twice the largest spread between seeds) are "
+              "noise at this budget. " + (f"Further from the baseline: {', '.join(matter)}."
+                                          if matter else "No row is further from it.")]
+    return "\n".join(lines)
+
+
 # block name -> (file, maker); every block of these files must be made here
 FAST: dict[str, tuple[str, Callable[[Path], str]]] = {
     "results": ("README.md", results_table),
     "timings": ("docs/results.md", timings_table),
     "ops-ratio": ("docs/gpu-and-cpu.md", ops_ratio),
+    "ablation": ("docs/results.md", ablation_table),
 }
 SLOW = {"exp-show": "docs/comparing-runs.md"}
 
