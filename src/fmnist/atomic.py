@@ -62,10 +62,9 @@ def write_json(path: str | Path, data: Any) -> None:
 
 
 def torch_bytes(obj: Any) -> bytes:
-    """`torch.save` of `obj` into memory: equal objects give equal bytes (a file's archive would
-    record its temporary name, and so differ in bytes and DVC hash)."""
+    """`torch.save` of `obj` into memory: equal objects give equal bytes."""
     buffer = io.BytesIO()
-    torch.save(obj, buffer)
+    torch.save(obj, buffer)  # not to a file, whose archive would record its temporary name
     return buffer.getvalue()
 
 
@@ -87,8 +86,7 @@ def save_figure(path: str | Path, fig: Figure) -> None:
 
 
 def write_live(path: str | Path, results: list[EpochResult]) -> None:
-    """The per-epoch losses and accuracy of a whole run as a dvclive log (step = epoch), rounded
-    so equal runs give equal files; epochs that were not validated (NaN) have no point there."""
+    """A run's per-epoch losses and accuracy as a dvclive log (step = epoch)."""
     from dvclive import Live  # imported here: only the training stages need it
 
     # dvcyaml=False: dvc.yaml declares the plots by hand; no experiment of its own either
@@ -97,6 +95,6 @@ def write_live(path: str | Path, results: list[EpochResult]) -> None:
             live.step = result.epoch
             for name in LOGGED:
                 value = getattr(result, name)
-                if not math.isnan(value):
-                    live.log_metric(name, round(value, 6))
+                if not math.isnan(value):  # epochs that were not validated have no point
+                    live.log_metric(name, round(value, 6))  # rounded: equal runs, equal files
             live.next_step()

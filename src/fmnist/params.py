@@ -89,16 +89,13 @@ def validate(raw: Any, keys: Sequence[str]) -> Any:
     """The parameters `keys` (dotted for groups: "data.subset") of mapping `raw`, validated."""
     if not isinstance(raw, dict):
         raise ParamError("expected a mapping of parameters at the top level")
-    unknown = _unknown(raw, Params)
-    if unknown:
+    if unknown := _unknown(raw, Params):
         raise ParamError(unknown)
     try:
         params = _part(Params, list(keys)).model_validate(raw)
     except ValidationError as err:
         raise ParamError("; ".join(_describe(error) for error in err.errors())) from None
-    problems = _relations(params)
-    if problems:
-        raise ParamError("; ".join(problems))
+    _check_relations(params)
     return params
 
 
@@ -146,13 +143,12 @@ def _describe(error: Any) -> str:
     return f"{key}: {message}, got {error['input']!r}"
 
 
-def _relations(params: Any) -> list[str]:
-    """Checks across keys: the split must leave both parts non-empty."""
+def _check_relations(params: Any) -> None:
+    """ParamError unless checks across keys pass: the split must leave both parts non-empty."""
     data = getattr(params, "data", None)
     if data is None or not {"subset", "val_fraction"} <= type(data).model_fields.keys():
-        return []
+        return
     try:
         split_sizes(data.subset or TRAIN_SAMPLES, data.val_fraction)
     except ValueError as err:
-        return [f"data.subset {data.subset} with data.val_fraction: {err}"]
-    return []
+        raise ParamError(f"data.subset {data.subset} with data.val_fraction: {err}") from None

@@ -70,9 +70,8 @@ class exact_float32:  # lowercase: a context manager used like torch.no_grad
 
 
 def use_determinism(deterministic: bool, device: torch.device) -> str:
-    """On CUDA, deterministic kernels where torch has them (or the fastest, if not asked);
-    returns what was chosen, for the results. CPU runs are deterministic already."""
-    if device.type != "cuda":
+    """On CUDA, deterministic kernels where torch has them (or the fastest); returns which."""
+    if device.type != "cuda":  # CPU runs are deterministic already
         return "cpu: deterministic"
     if deterministic:
         # cuBLAS reads this when it starts: reproducible GEMMs need a fixed workspace

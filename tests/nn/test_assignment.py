@@ -7,6 +7,7 @@ from fmnist.errors import DataError
 from fmnist.nn.assignment import (
     build_network,
     copy_weights,
+    first_line,
     initial_network,
     network_state,
     restore_network,
@@ -57,7 +58,13 @@ def test_state_round_trip(impl):
     ({"impl": "numpy", "state_dict": {}}, "not an assignment network"),
     ([1, 2], "not an assignment network"),
     ({"impl": "torch", "state_dict": {"0.weight": torch.zeros(1)}}, "weights do not fit"),
+    ({"impl": "torch"}, "weights do not fit"),
 ])
 def test_restore_rejects_foreign_content(saved, message):
     with pytest.raises(DataError, match=f"^m.pt: {message}"):
         restore_network(saved, "m.pt")
+
+
+def test_an_error_without_a_message_is_named_by_its_type():
+    assert first_line(KeyError()) == "KeyError"
+    assert first_line(RuntimeError("Error(s) in loading:\n\tMissing key")) == "Error(s) in loading:"

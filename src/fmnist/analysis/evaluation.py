@@ -31,11 +31,7 @@ def confusion_matrix(predicted: np.ndarray, actual: np.ndarray, num_classes: int
 
 def classification_stats(predictions_onehot: np.ndarray, labels_onehot: np.ndarray,
                          class_names: Sequence[str] | None = None) -> dict[str, Any]:
-    """Accuracy, macro precision/recall and per-class precision/recall, rounded to 6 decimals.
-
-    A class never predicted or absent has precision or recall 0.0 (not NaN, which JSON cannot
-    hold), counted in the macro averages: a model that ignores a class is penalised for it.
-    """
+    """Accuracy, macro precision/recall and per-class precision/recall, rounded to 6 decimals."""
     class_names, cm = onehot_confusion(predictions_onehot, labels_onehot, class_names,
                                        "classification_stats")
     precision, recall = precision_recall(cm)
@@ -55,6 +51,7 @@ def confusion_records(predicted: np.ndarray, actual: np.ndarray, class_names: Se
 
 def precision_recall(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-class precision (over columns) and recall (over rows), 0.0 where undefined."""
+    # 0.0, not NaN (JSON cannot hold it), counted in the macro averages: ignoring a class costs
     hits = np.diag(cm).astype(np.float64)
     predicted, actual = cm.sum(axis=0), cm.sum(axis=1)
     precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
@@ -62,49 +59,31 @@ def precision_recall(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return precision, recall
 
 
-def default_names(class_names: Sequence[str] | None, labels: Any) -> Sequence[str]:
-    """`class_names`, or Fashion-MNIST's for 10 columns, or "0".."K-1" for K other columns."""
-    if class_names is not None:
-        return class_names
-    k = labels.shape[1] if isinstance(labels, np.ndarray) and labels.ndim == 2 else 10
-    return CLASS_NAMES if k == len(CLASS_NAMES) else tuple(str(i) for i in range(k))
-
-
 def onehot_confusion(predictions: Any, labels: Any, class_names: Sequence[str] | None,
                      caller: str) -> tuple[Sequence[str], np.ndarray]:
-    """The class names (see `default_names`) and confusion matrix of validated one-hot arrays."""
-    class_names = default_names(class_names, labels)
-    check_onehot_pair(predictions, labels, class_names, caller)
-    return class_names, confusion_matrix(predictions.argmax(axis=1), labels.argmax(axis=1),
-                                         len(class_names))
-
-
-def check_onehot_pair(predictions: Any, labels: Any, class_names: Sequence[str], caller: str
-                      ) -> None:
-    """Raise ValueError unless both are one-hot numpy arrays [N, K] with K == len(class_names)."""
+    """Class names and confusion matrix of one-hot numpy arrays [N, K]; ValueError if not."""
     for name, array in (("predictions", predictions), ("labels", labels)):
         if not isinstance(array, np.ndarray):
             raise ValueError(f"{caller}: {name} must be a numpy array, got {type(array).__name__}")
         if array.ndim != 2:
             raise ValueError(f"{caller}: {name} must be 2-D [N, K], got shape {array.shape}")
-        _check_onehot_rows(array, f"{caller}: {name}")
+        onehot = ((array == 0) | (array == 1)).all(axis=1) & (array.sum(axis=1) == 1)
+        if not onehot.all():
+            row = int(np.argmin(onehot))  # the first row that is not exactly one 1 among 0s
+            raise ValueError(f"{caller}: {name} must be one-hot rows, row {row} is "
+                             f"{array[row].tolist()}")
     if predictions.shape != labels.shape:
         raise ValueError(f"{caller}: predictions {predictions.shape} and labels {labels.shape} "
                          "differ in shape")
     n, k = labels.shape
+    if class_names is None:  # Fashion-MNIST's for 10 columns, "0".."K-1" for K others
+        class_names = CLASS_NAMES if k == len(CLASS_NAMES) else tuple(str(i) for i in range(k))
     if k != len(class_names):
         raise ValueError(f"{caller}: arrays have {k} columns but there are "
                          f"{len(class_names)} class names")
     if n == 0:
         raise ValueError(f"{caller}: no samples")
-
-
-def _check_onehot_rows(array: np.ndarray, what: str) -> None:
-    """Raise ValueError naming the first row that is not exactly one 1 among 0s."""
-    onehot = ((array == 0) | (array == 1)).all(axis=1) & (array.sum(axis=1) == 1)
-    if not onehot.all():
-        row = int(np.argmin(onehot))
-        raise ValueError(f"{what} must be one-hot rows, row {row} is {array[row].tolist()}")
+    return class_names, confusion_matrix(predictions.argmax(axis=1), labels.argmax(axis=1), k)
 
 
 def _check_indices(predicted: Any, actual: Any, num_classes: int, caller: str
@@ -149,12 +128,11 @@ def hardest_class(predictions: np.ndarray, labels: np.ndarray,
 
 def results_by_network(predictions: dict[str, np.ndarray], labels: np.ndarray, full: str
                  ) -> dict[str, Any]:
-    """Every network's test statistics from one-hot predictions; network `full`'s in detail
-    (per-class rows as a list in class order: JSON keeps list order, not dict order)."""
+    """Every network's test statistics from one-hot predictions; network `full`'s in detail."""
     results: dict[str, Any] = {}
     for name, predicted in predictions.items():
         stats = classification_stats(predicted, labels)
-        per_class = stats.pop("per_class")
+        per_class = stats.pop("per_class")  # kept as a list: JSON keeps list order, not dicts'
         if name == full:
             stats["per_class"] = [{"class": cls, **values} for cls, values in per_class.items()]
             stats["hardest_class"] = hardest_class(predicted, labels)
@@ -163,8 +141,7 @@ def results_by_network(predictions: dict[str, np.ndarray], labels: np.ndarray, f
 
 
 def headline_metrics(results: dict[str, Any], full: str) -> dict[str, dict[str, float]]:
-    """Each network's test accuracy and network `full`'s macro averages (short keys: for
-    `dvc exp show`)."""
+    """Each network's test accuracy and network `full`'s macro averages, for `dvc exp show`."""
     headline = {name: {"test_acc": stats["accuracy"]} for name, stats in results.items()}
     headline[full].update(macro_precision=results[full]["macro_precision"],
                           macro_recall=results[full]["macro_recall"])

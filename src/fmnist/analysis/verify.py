@@ -96,15 +96,14 @@ def twins(seed: int, device: torch.device) -> tuple[nn.Sequential, nn.Sequential
 
 
 def layer_cases(x: torch.Tensor, seed: int) -> list[tuple[str, nn.Module, nn.Module, torch.Tensor]]:
-    """(name, torch layer, our layer, its real input) for every layer of the assignment network,
-    and `pool1_after_relu`, whose input full of tied zeros tests the gradient's tie rule."""
+    """(name, torch layer, our layer, its real input) for every layer of the assignment network."""
     reference, custom = twins(seed, x.device)
     cases, h = [], x
     with torch.no_grad():
         for name, theirs, ours in zip(_layer_names(reference), reference, custom, strict=True):
             if name:
                 cases.append((name, theirs, ours, h))
-            if name == "conv1":
+            if name == "conv1":  # pool1_after_relu: an input full of tied zeros, for the tie rule
                 pool = reference[1]
                 cases.append(("pool1_after_relu", pool,
                               ops.MaxPool2d(pool.kernel_size, pool.stride), theirs(h).clamp_min(0)))
@@ -116,9 +115,8 @@ def _network_run(network: nn.Sequential, x: torch.Tensor, y: torch.Tensor
                  ) -> dict[str, torch.Tensor]:
     """Logits, and the cross-entropy loss's gradient w.r.t. every parameter, by layer name."""
     logits = network(x)
-    names = [f"grad_{layer}_{p}" for layer, module in zip(_layer_names(network), network,
-                                                           strict=True) for p, _ in
-             module.named_parameters()]
+    layers = zip(_layer_names(network), network, strict=True)
+    names = [f"grad_{layer}_{p}" for layer, module in layers for p, _ in module.named_parameters()]
     grads = torch.autograd.grad(nn.functional.cross_entropy(logits, y), list(network.parameters()))
     return {"forward": logits, **dict(zip(names, grads, strict=True))}
 
@@ -155,15 +153,14 @@ def failures(name: str, entry: dict[str, Any]) -> list[str]:
 
 def verify_against_torch(dataset: Dataset, batches: int, seed: int,
                          device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Compare our layers and network with PyTorch's on the first `batches` batches of `dataset`,
-    in true float32 (TF32 on a GPU would make torch's side the inexact one, off by ~1e-3)."""
+    """Compare our layers and network with PyTorch's on the first `batches` batches of `dataset`."""
     count = min(batches, len(dataset))
     if count < 1:
         raise VerificationError(f"verify_ops: need at least one batch, got {len(dataset)} "
                                 f"batches in the dataset and batches={batches}")
     generator = torch.Generator().manual_seed(seed)
     layers: dict[str, dict[str, Any]] = {}
-    with exact_float32():
+    with exact_float32():  # TF32 on a GPU would make torch's side the inexact one, off by ~1e-3
         for index in range(count):
             x, y = (t.to(device) for t in dataset[index])
             for name, reference, custom, h in layer_cases(x, seed):

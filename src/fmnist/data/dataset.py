@@ -15,9 +15,8 @@ class Dataset:
         batch_size = count(batch_size, "batch_size")
         samples, labels = torch.as_tensor(samples), torch.as_tensor(labels)  # numpy too
         if len(samples) != len(labels):
-            raise ValueError(
-                f"samples and labels differ in length: {len(samples)} samples, "
-                f"{len(labels)} labels")
+            raise ValueError(f"samples and labels differ in length: {len(samples)} samples, "
+                             f"{len(labels)} labels")
         self.samples = samples
         self.labels = labels
         self.batch_size = batch_size

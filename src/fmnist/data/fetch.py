@@ -70,32 +70,24 @@ def verify(gz_bytes: bytes, expected: Expected) -> None:
                         f"expected {expected.sha256[:12]}...)")
 
 
-def fetch_file(name: str, expected: Expected, mirrors: Sequence[str], timeout: float,
-               fetched: Fetched) -> None:
-    """Record in `fetched` the first valid copy of `name` among `mirrors`, and each one refused."""
-    failures = []
-    for mirror in mirrors:
-        try:
-            data = read_mirror(mirror, name, timeout)
-            verify(data, expected)
-        except DataError as err:
-            failures.append(f"{mirror}: {err}")
-            continue
-        fetched.files[name], fetched.sources[name] = data, mirror
-        fetched.rejected += [f"{failure} (used {mirror})" for failure in failures]
-        return
-    raise DataError(f"{name}: no valid copy on any mirror ({'; '.join(failures)})")
-
-
 def fetch_all(mirrors: Sequence[str], timeout: float,
               expected: Mapping[str, Expected] = EXPECTED) -> Fetched:
     """Find a verified copy of every `expected` file; DataError listing every file without one."""
     fetched, errors = Fetched(), []
     for name, want in expected.items():
-        try:
-            fetch_file(name, want, mirrors, timeout, fetched)
-        except DataError as err:
-            errors.append(str(err))
+        failures = []  # each copy refused, recorded once another mirror has a valid one
+        for mirror in mirrors:
+            try:
+                data = read_mirror(mirror, name, timeout)
+                verify(data, want)
+            except DataError as err:
+                failures.append(f"{mirror}: {err}")
+                continue
+            fetched.files[name], fetched.sources[name] = data, mirror
+            fetched.rejected += [f"{failure} (used {mirror})" for failure in failures]
+            break
+        else:
+            errors.append(f"{name}: no valid copy on any mirror ({'; '.join(failures)})")
     if errors:
         raise DataError("; ".join(errors))
     return fetched

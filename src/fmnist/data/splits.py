@@ -31,14 +31,6 @@ def split_sizes(n: int, val_fraction: float) -> tuple[int, int]:
     return n - n_val, n_val
 
 
-def split_indices(n: int, val_fraction: float, generator: torch.Generator,
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random sorted (train, val) indices, `round(n * val_fraction)` of them for validation."""
-    _, n_val = split_sizes(n, val_fraction)
-    order = torch.randperm(n, generator=generator)
-    return order[n_val:].sort().values, order[:n_val].sort().values
-
-
 def subsample(images: ArrayLike, labels: ArrayLike, limit: int, generator: torch.Generator,
               ) -> tuple[ArrayLike, ArrayLike]:
     """A seeded random subset of `limit` samples, numpy arrays or tensors (all when limit is 0)."""
@@ -54,7 +46,9 @@ def make_splits(train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np
     """{"train", "val", "test"} tensors from the raw (images, labels) of both files; `limit`
     subsamples the training file only, so test metrics always cover the whole test set."""
     images, labels = subsample(*train, limit, generator)
-    train_rows, val_rows = split_indices(len(labels), val_fraction, generator)
+    _, n_val = split_sizes(len(labels), val_fraction)
+    order = torch.randperm(len(labels), generator=generator)  # the first n_val for validation
+    train_rows, val_rows = order[n_val:].sort().values, order[:n_val].sort().values
     full = to_tensors(images, labels)
     return {"train": {k: v[train_rows] for k, v in full.items()},
             "val": {k: v[val_rows] for k, v in full.items()}, "test": to_tensors(*test)}

@@ -12,8 +12,7 @@ from fmnist.analysis.evaluation import classification_stats, onehot_confusion
 
 def plot_stats(predictions: np.ndarray, labels: np.ndarray,
                class_names: Sequence[str] | None = None) -> Figure:
-    """The stats.png figure for one-hot numpy predictions and labels [N, K]; inputs validated;
-    `class_names` defaults to Fashion-MNIST's for 10 columns and to "0".."K-1" otherwise."""
+    """The stats.png figure of one-hot numpy predictions and labels [N, K]; see onehot_confusion."""
     class_names, cm = onehot_confusion(predictions, labels, class_names, "plot_stats")
     stats = classification_stats(predictions, labels, class_names)
     fig = Figure(figsize=(17, 7.5), layout="constrained")

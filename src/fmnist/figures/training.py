@@ -10,8 +10,7 @@ SPLITS = {"train_loss": ("train", "-"), "val_loss": ("val", "--")}
 
 
 def losses_figure(histories: Mapping[str, Mapping[str, list[float]]]) -> Figure:
-    """Left: train/val loss per epoch of each implementation; right: custom - torch per epoch,
-    which shows what the overlay cannot (curves ~1e-4 apart hide each other)."""
+    """Left: train/val loss per epoch of each implementation; right: custom - torch per epoch."""
     fig = Figure(figsize=(12, 4.5), layout="constrained")
     overlay, gap = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1]})
     for impl, curves in histories.items():
@@ -23,7 +22,7 @@ def losses_figure(histories: Mapping[str, Mapping[str, list[float]]]) -> Figure:
     overlay.set_ylabel("cross-entropy loss (mean over samples)")
     overlay.set_title("Assignment network: our ops vs torch.nn")
     overlay.legend()
-    if {"custom", "torch"} <= histories.keys():
+    if {"custom", "torch"} <= histories.keys():  # the gap: curves ~1e-4 apart hide each other
         for name, (split, style) in SPLITS.items():
             diff = [a - b for a, b in zip(histories["custom"][name], histories["torch"][name],
                                           strict=True)]

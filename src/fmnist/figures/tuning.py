@@ -6,8 +6,7 @@ from matplotlib.figure import Figure
 
 
 def history_figure(points: Sequence[tuple[int, float, bool]], search: str) -> Figure:
-    """Each trial's (number, validation loss, pruned), and the best complete one so far;
-    `search` names the study's sampler and pruner for the title."""
+    """Each trial's (number, validation loss, pruned) and the best so far; `search` titles it."""
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
     best, running = float("inf"), []

@@ -11,7 +11,6 @@ Shape arithmetic (no padding; conv stride 1; pooling kernel 3, stride 2):
 Pooling with the default stride 3 would give 8 then 2, too small for the required [B, 64, 4, 4].
 """
 
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -24,27 +23,20 @@ from fmnist.nn import ops
 IMPLEMENTATIONS = ("custom", "torch")
 
 
-def _layers(impl: str, path: str) -> tuple[Callable[..., nn.Module], ...]:
-    """The (Conv2d, MaxPool2d, ReLU) constructors of implementation `impl`; ours run `path`."""
-    if impl == "custom":
-        return tuple(partial(layer, path=path) for layer in (ops.Conv2d, ops.MaxPool2d, ops.ReLU))
-    if impl == "torch":
-        return nn.Conv2d, nn.MaxPool2d, nn.ReLU
-    raise ValueError(f"impl must be one of {IMPLEMENTATIONS}, got {impl!r}")
-
-
 def build_network(impl: str, path: str = "auto") -> nn.Sequential:
-    """The assignment network from `impl` layers ('custom' or 'torch'): [B,1,28,28] -> [B,10].
-
-    `path` picks the implementation our layers run (fmnist.nn.ops.PATHS)."""
-    conv, pool, relu = _layers(impl, path)
+    """Assignment network of `impl` layers, [B,1,28,28] -> [B,10]; ours run `path` (ops.PATHS)."""
+    if impl not in IMPLEMENTATIONS:
+        raise ValueError(f"impl must be one of {IMPLEMENTATIONS}, got {impl!r}")
+    custom = impl == "custom"
+    layers = (ops.Conv2d, ops.MaxPool2d, ops.ReLU) if custom else (nn.Conv2d, nn.MaxPool2d, nn.ReLU)
+    conv, pool, relu = (partial(layer, path=path) if custom else layer for layer in layers)
     network = nn.Sequential(
         conv(1, 32, 3), pool(3, 2), relu(),
         conv(32, 64, 3), pool(3, 2), relu(),
         conv(64, 10, 4),
         nn.Flatten(),
     )
-    if impl == "custom":
+    if custom:
         _store_channels_last(network)
     return network
 
@@ -90,8 +82,7 @@ def network_state(network: nn.Sequential, impl: str) -> dict[str, Any]:
 
 
 def cpu_state(network: nn.Module) -> dict[str, torch.Tensor]:
-    """The weights as contiguous CPU copies: the saved bytes should not depend on a layout chosen
-    for speed (channels_last in our convolutions and the tuned network)."""
+    """The weights as contiguous CPU copies: saved bytes ignore layouts chosen for speed."""
     return {k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
             for k, v in network.state_dict().items()}
 
@@ -105,6 +96,11 @@ def restore_network(saved: Any, name: str) -> nn.Sequential:
     try:
         network.load_state_dict(saved["state_dict"])
     except (KeyError, RuntimeError, TypeError) as err:
-        first = str(err).strip().splitlines()[0]
-        raise DataError(f"{name}: weights do not fit the assignment network ({first})") from err
+        raise DataError(f"{name}: weights do not fit the assignment network "
+                        f"({first_line(err)})") from err
     return network
+
+
+def first_line(err: Exception) -> str:
+    """The first line of `err`'s message, or its type's name if the message is empty."""
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

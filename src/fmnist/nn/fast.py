@@ -3,8 +3,7 @@
 They produced the committed metrics, and the default CPU path reproduces them bit for bit
 (tests/nn/test_ops.py checks; benchmarks/bench_ops.py times them). They compute in the layout
 they are given, channels_last or contiguous NCHW, and write their outputs in it, so that a network
-of them passes either along without transposes. Input gradients are channels_last-strided.
-"""
+of them passes either along without transposes. Input gradients are channels_last-strided."""
 
 import math
 import threading
@@ -24,9 +23,8 @@ NCHW_MIN_ROW = 8  # output columns from which MaxPool2dFunction pools NCHW witho
 
 def _scratch(slot: str, numel: int, like: torch.Tensor, dtype: torch.dtype | None = None
              ) -> torch.Tensor:
-    """A 1-D buffer of `numel` elements, reused across calls on CPU (like oneDNN's scratchpad).
-
-    Only for temporaries that never leave the op: the next call with this slot overwrites it."""
+    """A 1-D buffer of `numel` elements, reused across calls on CPU (like oneDNN's scratchpad):
+    only for temporaries that never leave the op, as the next call with this slot overwrites it."""
     dtype = dtype or like.dtype
     if like.device.type != "cpu" or numel > 4 * CHUNK_ELEMENTS:
         return like.new_empty(numel, dtype=dtype)  # GPU allocators cache; huge ones not kept
@@ -79,11 +77,6 @@ def _sample_chunks(x: torch.Tensor, kernel: Pair, positions: int) -> list[slice]
     return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
 
-def _rows(samples: slice, positions: int) -> slice:
-    """The rows of an (N*Ho*Wo, ...) matrix that belong to `samples`."""
-    return slice(samples.start * positions, samples.stop * positions)
-
-
 def _patches(x: torch.Tensor, kernel: Pair, stride: Pair, out: Pair) -> torch.Tensor:
     """im2col into scratch: (n*Ho*Wo, kh*kw*C + 1), rows ordered (n, ho, wo), columns (i, j, c),
     then a column of ones that carries the bias through the same GEMMs."""
@@ -108,9 +101,7 @@ def _patches(x: torch.Tensor, kernel: Pair, stride: Pair, out: Pair) -> torch.Te
 
 
 def _fold_add(grad_x: torch.Tensor, grad_patches: torch.Tensor, kernel: Pair, stride: Pair) -> None:
-    """col2im: add each window's patch gradient back onto the input positions it was read from.
-
-    grad_x is (n, H, W, C); grad_patches is (n, Ho, Wo, kh*kw*C)."""
+    """col2im: add each window's patch gradient (n, Ho, Wo, kh*kw*C) onto grad_x (n, H, W, C)."""
     n, ho, wo = grad_patches.shape[:3]
     by_offset = grad_patches.view(n, ho, wo, kernel[0], kernel[1], -1)  # (n, Ho, Wo, kh, kw, C)
     # Windows overlap when stride < kernel, so accumulate one slice at a time, looping over
@@ -148,10 +139,7 @@ def _param_grad(grad_rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
 
 class Conv2dFunction(torch.autograd.Function):
     """Valid cross-correlation as chunked GEMMs over im2col patches; backward: GEMMs + col2im.
-
-    The output is channels_last or contiguous (N, O, Ho, Wo) as `channels_last` says: one GEMM
-    writes either (rows (n, ho, wo), or a batch of (O, Ho*Wo) products), so no transpose follows.
-    """
+    One GEMM writes the output in the layout `channels_last` asks for: no transpose follows."""
 
     @staticmethod
     def forward(ctx: FunctionCtx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
@@ -169,7 +157,7 @@ class Conv2dFunction(torch.autograd.Function):
         for samples in _sample_chunks(x, (kh, kw), ho * wo):
             cols = _patches(x[samples], (kh, kw), stride, (ho, wo))  # (n*Ho*Wo, kh*kw*C + 1)
             if channels_last:
-                torch.mm(cols, w_aug, out=out[_rows(samples, ho * wo)])
+                torch.mm(cols, w_aug, out=out[samples.start * ho * wo: samples.stop * ho * wo])
             else:  # per sample: (O, kh*kw*C + 1) @ (kh*kw*C + 1, Ho*Wo)
                 per_sample = cols.view(-1, ho * wo, cols.shape[1]).transpose(1, 2)
                 torch.bmm(w_aug.t().expand(per_sample.shape[0], -1, -1), per_sample,
@@ -210,18 +198,15 @@ class Conv2dFunction(torch.autograd.Function):
 
 
 def _dense_rows(t: torch.Tensor) -> torch.Tensor:
-    """(n, Ho, Wo, O) `t` as an (n*Ho*Wo, O) matrix: a view if it is dense, else a scratch copy
-    (an NCHW gradient: one transpose, then the GEMMs run at full speed)."""
-    if t.is_contiguous():
-        return t.view(-1, t.shape[-1])
-    return _scratch("grad_rows", t.numel(), t).view(t.shape).copy_(t).view(-1, t.shape[-1])
+    """(n, Ho, Wo, O) `t` as an (n*Ho*Wo, O) matrix: a view if it is dense, else a scratch copy."""
+    if not t.is_contiguous():  # an NCHW gradient: one transpose, then the GEMMs run at full speed
+        t = _scratch("grad_rows", t.numel(), t).view(t.shape).copy_(t)
+    return t.view(-1, t.shape[-1])
 
 
 class MaxPool2dFunction(torch.autograd.Function):
     """Window maxima as running maxima of strided views; backward scatters to the first argmax.
-
-    Contiguous (N, C, H, W) input is pooled as it is and gives NCHW output (unless its output rows
-    are short, see NCHW_MIN_ROW); any other is pooled, and returned, channels_last."""
+    NCHW input gives NCHW output unless its output rows are short; any other, channels_last."""
 
     @staticmethod
     def forward(ctx: FunctionCtx, x: torch.Tensor, kernel: Pair, stride: Pair) -> torch.Tensor:
@@ -235,17 +220,15 @@ class MaxPool2dFunction(torch.autograd.Function):
         # rows go first, so that the bigger pass reads runs of W floats.
         (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_size
         rows, columns = ((kh, 1), (sh, 1)), ((1, kw), (1, sw))  # (kernel, stride) of each pass
-        h, w = x.shape[2:]
-        partial_size = (ho, w) if nchw else (h, wo)
-        partial = _running_max(_window_slices(x, *(rows if nchw else columns), partial_size),
+        first, second = (rows, columns) if nchw else (columns, rows)
+        partial_size = (ho, x.shape[3]) if nchw else (x.shape[2], wo)
+        partial = _running_max(_window_slices(x, *first, partial_size),
                                _scratch_nchw("partial", (*x.shape[:2], *partial_size), x,
                                              channels_last=not nchw))
         out = torch.empty((*x.shape[:2], ho, wo), dtype=x.dtype, device=x.device,
                           memory_format=torch.contiguous_format if nchw else torch.channels_last)
-        if nchw:  # columns from the phase copies: contiguous views
-            _running_max(_nchw_window_slices(partial, *columns, out_size), out)
-        else:
-            _running_max(_window_slices(partial, *rows, out_size), out)
+        slices = _nchw_window_slices if nchw else _window_slices  # NCHW: contiguous phase copies
+        _running_max(slices(partial, *second, out_size), out)
         ctx.save_for_backward(x, out)
         ctx.geometry = (kernel, stride, out_size)
         return out
@@ -290,10 +273,9 @@ def _argmax_offsets(x: torch.Tensor, out: torch.Tensor, strides: tuple[int, ...]
     # below 2**24, so bigger samples switch to float64.
     exact = 2 / torch.finfo(out.dtype).eps  # 2**24 for float32
     dtype = out.dtype if math.prod(x.shape[1:]) < exact else torch.float64
-    channels_last = not nchw
     views = (_nchw_window_slices if nchw else _window_slices)(x, kernel, stride, (ho, wo))
-    position = _scratch_nchw("argmax", out.shape, out, dtype, channels_last).fill_(offsets[-1])
-    hit = _scratch_nchw("hit", out.shape, out, dtype, channels_last)
+    position = _scratch_nchw("argmax", out.shape, out, dtype, not nchw).fill_(offsets[-1])
+    hit = _scratch_nchw("hit", out.shape, out, dtype, not nchw)
     # Scan backwards so the earliest equal element is the last to overwrite: first max wins ties.
     # (A window holding NaN matches nowhere and sends its gradient to its last element, where
     # PyTorch picks its last NaN; the forward value, NaN, is the same.)
@@ -304,27 +286,20 @@ def _argmax_offsets(x: torch.Tensor, out: torch.Tensor, strides: tuple[int, ...]
     window_starts = (torch.arange(c, **arange).view(c, 1, 1) * strides[1]
                      + torch.arange(ho, **arange).view(ho, 1) * (stride[0] * strides[2])
                      + torch.arange(wo, **arange) * (stride[1] * strides[3]))  # (C, Ho, Wo)
-    target = _scratch_nchw("target", out.shape, out, torch.int64, channels_last)
+    target = _scratch_nchw("target", out.shape, out, torch.int64, not nchw)
     return target.copy_(position.add_(window_starts))  # exact integers: the cast loses nothing
-
-
-def _phases(x: torch.Tensor, stride: int, kernel: int) -> list[torch.Tensor]:
-    """Scratch copies of contiguous NCHW `x`'s columns split by phase, w % stride (those the
-    kernel reaches): strided column views of `x` become contiguous ones of a copy."""
-    copies = []
-    for phase in range(min(stride, kernel)):
-        columns = x[..., phase::stride]  # (N, C, H, ceil((W - phase) / stride))
-        copy = _scratch_nchw(f"phase{phase}", columns.shape, x, channels_last=False)
-        copies.append(copy.copy_(columns))
-    return copies
 
 
 def _nchw_window_slices(x: torch.Tensor, kernel: Pair, stride: Pair, out: Pair
                         ) -> list[torch.Tensor]:
-    """_window_slices of contiguous NCHW `x`, read from its column phases: column j + sw*b is
-    column j // sw + b of phase j % sw."""
+    """_window_slices of contiguous NCHW `x`, read from scratch copies of its column phases
+    w % sw (those the kernel reaches): column j + sw*b is column j // sw + b of phase j % sw."""
     (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out
-    phases = _phases(x, sw, kw)
+    phases = []  # strided column views of x become contiguous ones of a copy
+    for phase in range(min(sw, kw)):
+        columns = x[..., phase::sw]  # (N, C, H, ceil((W - phase) / sw))
+        copy = _scratch_nchw(f"phase{phase}", columns.shape, x, channels_last=False)
+        phases.append(copy.copy_(columns))
     return [phases[j % sw][..., i: i + sh * (ho - 1) + 1: sh, j // sw: j // sw + wo]
             for i in range(kh) for j in range(kw)]
 

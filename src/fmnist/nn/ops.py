@@ -4,8 +4,7 @@ No torch convolution, pooling or relu kernel runs (tests/nn/test_ops.py records 
 operators to check). The layers take `[N, C, H, W]` or unbatched `[C, H, W]` input of any
 strides, on any device, in any floating dtype, and return what torch.nn's layers return: the same
 values, shapes and memory format. The plain algorithms here work in channels_last (NHWC) row
-order; `fmnist.nn.fast` holds CPU-tuned versions, which each layer's `path` argument picks.
-"""
+order; `fmnist.nn.fast` holds CPU-tuned versions, which each layer's `path` argument picks."""
 
 import math
 
@@ -70,9 +69,8 @@ def _use_fast(x: torch.Tensor, path: str) -> bool:
 
 
 def _is_channels_last(t: torch.Tensor) -> bool:
-    """Whether torch's layers read (N, C, H, W) `t` as channels_last: ATen's suggest_memory_format.
-
-    Strides must grow through C, W, H, N; ties from size-1 dims count as contiguous NCHW."""
+    """Whether torch's layers read (N, C, H, W) `t` as channels_last (ATen's suggest_memory_format):
+    strides must grow through C, W, H, N; ties from size-1 dims count as contiguous NCHW."""
     size, stride = t.shape, t.stride()
     if stride[1] == 0:
         return False

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from fmnist.errors import DataError
-from fmnist.nn.assignment import cpu_state
+from fmnist.nn.assignment import cpu_state, first_line
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,6 @@ def restore_tuned(saved: Any, name: str) -> TunedNet:
         model = TunedNet(TunedConfig(**saved["config"]), bool(saved["bf16"]))
         model.load_state_dict(saved["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(f"{name}: not a tuned network saved by the tune stage ({first})") from err
+        raise DataError(f"{name}: not a tuned network saved by the tune stage "
+                        f"({first_line(err)})") from err
     return model

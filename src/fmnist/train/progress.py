@@ -16,9 +16,8 @@ class Progress:
     """A bar per epoch and, for runs of several epochs, one over the whole run with its end."""
 
     def __init__(self, epochs: int, batches: int, enabled: bool, validation: bool = True) -> None:
-        """`validation=False`: the run trains on its validation data; no val figure is shown."""
         self.epochs, self.batches, self.enabled = epochs, batches, enabled
-        self.validation = validation
+        self.validation = validation  # False: the run trains on its validation data, no val figure
         self.interval = 0.1 if sys.stderr.isatty() else LOG_INTERVAL
         self.overall = tqdm(total=epochs * batches, desc="training", unit="batch", position=0,
                             disable=not enabled or epochs == 1, dynamic_ncols=True,

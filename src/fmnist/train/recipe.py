@@ -32,10 +32,9 @@ class TrainConfig:
 
 
 def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on the convolution and linear weights; none on BN scales and biases, whose
-    decay only fights the normalisation."""
+    """Weight decay on the convolution and linear weights; none on BN scales and biases."""
     decayed = [p for p in model.parameters() if p.ndim > 1]
-    plain = [p for p in model.parameters() if p.ndim <= 1]
+    plain = [p for p in model.parameters() if p.ndim <= 1]  # decay would only fight the BN
     return [{"params": decayed, "weight_decay": weight_decay},
             {"params": plain, "weight_decay": 0.0}]
 
@@ -73,8 +72,7 @@ def train_final(arch: TunedConfig, train: TrainConfig, epochs: int,
                 splits: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]], which: str, *,
                 tta: str, seed: int, shift: int, bf16: bool, device: torch.device,
                 progress: bool = True, checkpoint: Checkpoint | None = None) -> TunedNet:
-    """The chosen configuration retrained at full length on `which` (see final_data) of the
-    (train, val) splits, seeded with `seed`, evaluated with the test-time views `tta`."""
+    """The chosen configuration retrained at full length on `which` splits (see final_data)."""
     x, y, keep = final_data(*splits, which)
     # Validating on data that was trained on says nothing along the way: the refit validates
     # once, at the end (for the record), and spends the ~15% of an epoch it saves on training.

@@ -40,14 +40,13 @@ def worker_seed(seed: int, worker: int) -> int:
 
 def open_study(storage: optuna.storages.BaseStorage, name: str, seed: int, worker: int
                ) -> optuna.Study:
-    """Create or resume study `name` (TPE with a constant liar, Hyperband pruning on the
-    per-epoch validation loss); worker 0, the tune stage, enqueues the baseline once."""
+    """Create or resume study `name`; worker 0, the tune stage, enqueues the baseline once."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=name, storage=storage, direction="minimize", load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=worker_seed(seed, worker), n_startup_trials=5,
                                            constant_liar=True),
-        pruner=optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3))
+        pruner=optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3))  # on val loss
     if worker == 0:  # one process only: simultaneous enqueues could both add it
         study.enqueue_trial(BASELINE, skip_if_exists=True)
     return study

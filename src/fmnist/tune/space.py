@@ -8,8 +8,7 @@ import optuna
 from fmnist.nn.tuned import TunedConfig
 from fmnist.train.recipe import TrainConfig
 
-SPACE_VERSION = 2
-"""Bump when the space or the objective changes what a trial's value means: a new study."""
+SPACE_VERSION = 2  # bump when the space or the objective changes what a trial's value means
 
 BASELINE = {"width": 16, "dropout": 0.0, "lr": 0.1, "weight_decay": 5e-4, "batch_size": 128,
             "label_smoothing": 0.1, "erase": 0.5}

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from fmnist.errors import StorageError
 
 CONNECT_TIMEOUT = 10  # seconds to reach a database server, then a clear error
-RETRIES = 2           # how often a dead worker's trial is retried
+RETRIES = 2           # how often a dead worker's trial (silent for 3 heartbeats) is retried
 CREATE_ATTEMPTS = 5
 JOURNAL = "journal:///"  # then a path, relative as after sqlite:///
 POSTGRES_DRIVER = "postgresql+psycopg"  # psycopg 3: `pip install -e ".[postgres]"`
@@ -29,8 +29,7 @@ def redacted(url: str) -> str:
 
 def open_storage(url: str, heartbeat: int, connect_timeout: float = CONNECT_TIMEOUT
                  ) -> optuna.storages.BaseStorage:
-    """The study storage at `url` with timeouts, heartbeats and retries; StorageError if unusable
-    (a trial silent for 3 * heartbeat seconds, its worker dead, is failed and retried)."""
+    """The study storage at `url` with timeouts, heartbeats, retries; StorageError if unusable."""
     if url.startswith(JOURNAL):
         return JournalStorage(JournalFileBackend(url.removeprefix(JOURNAL)))
     if url.startswith("postgresql://"):  # psycopg 3, the driver of our extra
