@@ -36,7 +36,8 @@ def main() -> None:
         # channels_last, as the tuned one: torch.nn's max-pool is several times slower on NCHW
         networks[impl] = network.to(memory_format=torch.channels_last)
 
-    test_set = Dataset(test["x"], test["y"], 1000)
+    # 250 images a batch: the activations stay in cache (1000 took half as long again)
+    test_set = Dataset(test["x"], test["y"], 250)
     labels = test["y"].numpy().astype("int64")  # (N, 10) one-hot
     predictions = {name: logits_to_onehot(predict(net, test_set, device))
                    for name, net in networks.items()}
