@@ -30,8 +30,12 @@ data:
 repro: setup data
 	dvc repro
 
+# Two pytest workers, one torch thread each (their stages inherit it): the suite waits mostly on
+# Python starting stages and dvc, which one worker leaves a core idle for, and two workers with
+# torch's default threads each oversubscribe two cores. loadfile keeps a file's module fixtures (a
+# tiny dvc repro) in one worker. `python -m pytest` alone runs everything in one process.
 test: setup data
-	$(BIN)/python -m pytest
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: setup
 	$(BIN)/ruff check .
