@@ -30,10 +30,10 @@ data:
 repro: setup data
 	dvc repro
 
-# Two pytest workers, one torch thread each (their stages inherit it): the suite waits mostly on
-# Python starting stages and dvc, which one worker leaves a core idle for, and two workers with
-# torch's default threads each oversubscribe two cores. loadfile keeps a file's module fixtures (a
-# tiny dvc repro) in one worker. `python -m pytest` alone runs everything in one process.
+# Two pytest workers, one torch thread each (the stages they start inherit it): the suite mostly
+# waits on Python starting stages and dvc, so one process leaves a core idle, while two workers
+# with torch's default threads oversubscribe two cores. loadfile keeps each file in one worker, so
+# its module fixtures (a tiny dvc repro) run once. `python -m pytest` alone runs in one process.
 test: setup data
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile
 
