@@ -13,7 +13,6 @@ data/prepared (`dvc repro prepare`).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import sys
 import time
@@ -45,16 +44,37 @@ TTA_VIEWS = ("none", "flip", "shift")
 def one_run(changes: dict, seed: int, epochs: int, data: dict, p: object, bf16: bool,
             device: torch.device) -> tuple[dict[str, float], float]:
     """Validation accuracy of one training (per test-time view set) and its minutes."""
-    arch, config = configs_from(BASELINE)
-    config = dataclasses.replace(config, **{k: v for k, v in changes.items() if k != "shift"})
+    params = {**BASELINE, **{k: v for k, v in changes.items() if k != "shift"}}
+    return train_and_validate(params, seed, epochs, data, p, bf16, device,
+                              shift=changes.get("shift", p.tune.shift),
+                              views=TTA_VIEWS if not changes else (p.tune.tta,))
+
+
+def train_and_validate(params: dict, seed: int, epochs: int, data: dict, p: object, bf16: bool,
+                       device: torch.device, shift: int | None = None,
+                       views: tuple[str, ...] | None = None) -> tuple[dict[str, float], float]:
+    """Train the tuned network with a trial's `params` on the training split; its validation
+    accuracy per test-time view set (the stage's by default) and its minutes."""
+    arch, config = configs_from(params)
     start = time.perf_counter()
     seed_everything(seed)
     model, _, _ = train_tuned(arch, config, epochs, data["x"], data["y"], data["val"], seed=seed,
-                              shift=changes.get("shift", p.tune.shift), bf16=bf16, device=device,
-                              progress=False, keep="last", validate_every=epochs)
+                              shift=p.tune.shift if shift is None else shift, bf16=bf16,
+                              device=device, progress=False, keep="last", validate_every=epochs)
     minutes = (time.perf_counter() - start) / 60
-    views = TTA_VIEWS if not changes else (p.tune.tta,)
-    return {tta: evaluate(model.with_tta(tta), data["val"], device)[1] for tta in views}, minutes
+    return {tta: evaluate(model.with_tta(tta), data["val"], device)[1]
+            for tta in views or (p.tune.tta,)}, minutes
+
+
+def data_splits(params: Path, prepared: Path) -> tuple[object, dict, bool, str, torch.device]:
+    """The params, the training split with the validation Dataset, and the precision and device
+    the tune stage would use."""
+    p = load_params(params, ("seed", "device", "tune"))
+    device = resolve_device(p.device)
+    bf16, precision = choose_bf16(p.tune.precision, device)
+    train, val = (load_split(prepared / f"{s}.pt") for s in ("train", "val"))
+    return p, {"x": train["x"], "y": train["y"], "val": Dataset(val["x"], val["y"], 512)}, \
+        bf16, precision, device
 
 
 def summarise(accuracies: list[float]) -> dict[str, float]:
@@ -75,11 +95,7 @@ def main() -> None:
     if args.epochs < 1 or not args.seeds:
         parser.error("need --epochs >= 1 and at least one seed")
 
-    p = load_params(args.params, ("device", "tune"))
-    device = resolve_device(p.device)
-    bf16, precision = choose_bf16(p.tune.precision, device)
-    train, val = (load_split(args.prepared / f"{s}.pt") for s in ("train", "val"))
-    data = {"x": train["x"], "y": train["y"], "val": Dataset(val["x"], val["y"], 512)}
+    p, data, bf16, precision, device = data_splits(args.params, args.prepared)
     results, minutes = {}, []
     for name, changes in VARIANTS.items():
         per_view: dict[str, list[float]] = {}
@@ -96,7 +112,7 @@ def main() -> None:
         results[name] = summarise(per_view[p.tune.tta])
     write_json(args.out, {
         "setup": {"epochs": args.epochs, "seeds": args.seeds, "trained_on": "train split",
-                  "evaluated_on": "val split", "samples": len(train["y"]),
+                  "evaluated_on": "val split", "samples": len(data["y"]),
                   "tta": p.tune.tta, "precision": precision, "device": str(device),
                   "threads": torch.get_num_threads(), "torch": torch.__version__,
                   "minutes_per_run": round(statistics.mean(minutes), 1)},

@@ -9,6 +9,7 @@ import importlib.util
 import json
 import re
 import shutil
+import statistics
 import subprocess
 from pathlib import Path
 
@@ -113,3 +114,31 @@ def _shallow() -> bool:
     done = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], cwd=ROOT,
                           capture_output=True, text=True)
     return done.stdout.strip() != "false"
+
+
+def search_run(baseline: list[float], winner: list[float]) -> dict:
+    """A benchmarks/results/search_full_length.json with these per-seed validation accuracies."""
+    def row(runs: list[float], params: dict, loss: float, rank: int) -> dict:
+        spread = statistics.stdev(runs)
+        return {"params": params, "search_val_loss": loss, "search_rank": rank,
+                "val_accuracy": {"mean": statistics.mean(runs), "std": spread, "runs": runs}}
+    base = {"lr": 0.1, "erase": 0.5, "width": 16}
+    return {"setup": {"trials": 12, "trial_epochs": 3, "trial_samples": 12000,
+                      "search_minutes": 6.0, "epochs": 40, "seeds": [42, 43], "tta": "shift",
+                      "minutes_per_run": 16.0},
+            "full_length": {"trial 0": row(baseline, base, 0.47, 4),
+                            "trial 6": row(winner, {**base, "erase": 0.1}, 0.40, 1)}}
+
+
+@pytest.mark.parametrize(("winner", "verdict"), [
+    ([0.9600, 0.9602], "gains +0.0019, more than the noise"),
+    ([0.9585, 0.9583], "stays within the noise (+0.0002; 0.0006"),
+    ([0.9560, 0.9562], "falls behind by more than the noise (-0.0021")])
+def test_the_search_verdict_follows_the_numbers(tmp_path, winner, verdict):
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "results" / "search_full_length.json").write_text(
+        json.dumps(search_run([0.9580, 0.9584], winner)))
+    text = generate.search_table(tmp_path)
+    assert verdict in text
+    assert "| trial 6 | erase 0.1 | 0.4000 (1) |" in text
+    assert "about 15 epochs of the runs below" in text  # 6 min at 16 / 40 min an epoch

@@ -111,12 +111,54 @@ def ablation_table(root: Path) -> str:
     return "\n".join(lines)
 
 
+
+def search_table(root: Path) -> str:
+    """docs/results.md's search-at-full-length table and verdict, from
+    benchmarks/results/search_full_length.json."""
+    run = load(root, "benchmarks/results/search_full_length.json")
+    setup, rows = run["setup"], run["full_length"]
+    base = rows["trial 0"]
+    noise = 2 * max(r["val_accuracy"]["std"] for r in rows.values())
+    epoch_minutes = setup["minutes_per_run"] / setup["epochs"]
+    lines = [f"The search ({setup['trials']} trials of {setup['trial_epochs']} epochs on "
+             f"{setup['trial_samples']} images, {setup['search_minutes']} min, about "
+             f"{setup['search_minutes'] / epoch_minutes:.0f} epochs of the runs below), then its "
+             f"baseline and best trials trained for {setup['epochs']} epochs on the training "
+             f"split alone, validation accuracy with {setup['tta']} views over seeds "
+             f"{', '.join(map(str, setup['seeds']))}, about {setup['minutes_per_run']} min a run "
+             "(`benchmarks/search_full_length.py`):", "",
+             "| trial | changes from the baseline | search's validation loss (rank) | "
+             "validation accuracy at full length | against the baseline |",
+             "|---|---|---|---|---|"]
+    for name, r in rows.items():
+        changed = {k: v for k, v in r["params"].items() if v != base["params"].get(k)}
+        what = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                         for k, v in sorted(changed.items())) or "(the baseline)"
+        acc = r["val_accuracy"]
+        lines.append(f"| {name} | {what} | {r['search_val_loss']:.4f} ({r['search_rank']}) | "
+                     f"{acc['mean']:.4f} ± {acc['std']:.4f} | "
+                     f"{acc['mean'] - base['val_accuracy']['mean']:+.4f} |")
+    gains = {name: r["val_accuracy"]["mean"] - base["val_accuracy"]["mean"]
+             for name, r in rows.items() if name != "trial 0"}
+    best = max(gains, key=gains.get)
+    noise_text = f"{noise:.4f}, twice the largest spread between seeds"
+    if gains[best] > noise:
+        verdict = (f"{best} gains {gains[best]:+.4f}, more than the noise ({noise_text}): the "
+                   "search earns its minutes here.")
+    else:
+        how = ("falls behind by more than the noise" if gains[best] < -noise
+               else "stays within the noise")
+        verdict = (f"The best of them, {best}, {how} ({gains[best]:+.4f}; {noise_text}): the "
+                   "search does not earn its minutes on the CPU, so `tune.trials` stays 1 there.")
+    return "\n".join(lines + ["", verdict])
+
 # block name -> (file, maker); every block of these files must be made here
 FAST: dict[str, tuple[str, Callable[[Path], str]]] = {
     "results": ("README.md", results_table),
     "timings": ("docs/results.md", timings_table),
     "ops-ratio": ("docs/gpu-and-cpu.md", ops_ratio),
     "ablation": ("docs/results.md", ablation_table),
+    "search": ("docs/results.md", search_table),
 }
 SLOW = {"exp-show": "docs/comparing-runs.md"}
 
