@@ -111,7 +111,6 @@ def ablation_table(root: Path) -> str:
     return "\n".join(lines)
 
 
-
 def search_table(root: Path) -> str:
     """docs/results.md's search-at-full-length table and verdict, from
     benchmarks/results/search_full_length.json."""
@@ -120,13 +119,13 @@ def search_table(root: Path) -> str:
     base = rows["trial 0"]
     noise = 2 * max(r["val_accuracy"]["std"] for r in rows.values())
     epoch_minutes = setup["minutes_per_run"] / setup["epochs"]
-    lines = [f"The search ({setup['trials']} trials of {setup['trial_epochs']} epochs on "
-             f"{setup['trial_samples']} images, {setup['search_minutes']} min, about "
-             f"{setup['search_minutes'] / epoch_minutes:.0f} epochs of the runs below), then its "
-             f"baseline and best trials trained for {setup['epochs']} epochs on the training "
-             f"split alone, validation accuracy with {setup['tta']} views over seeds "
-             f"{', '.join(map(str, setup['seeds']))}, about {setup['minutes_per_run']} min a run "
-             "(`benchmarks/search_full_length.py`):", "",
+    lines = [f"The search ran {setup['trials']} trials of {setup['trial_epochs']} epochs on "
+             f"{setup['trial_samples']} images in {setup['search_minutes']} min, about "
+             f"{setup['search_minutes'] / epoch_minutes:.0f} epochs of the runs below. Its "
+             f"baseline and its best other trials then trained for {setup['epochs']} epochs on "
+             f"the training split alone; validation accuracy with {setup['tta']} views, mean ± "
+             f"standard deviation over seeds {', '.join(map(str, setup['seeds']))}, about "
+             f"{setup['minutes_per_run']} min a run (`benchmarks/search_full_length.py`):", "",
              "| trial | changes from the baseline | search's validation loss (rank) | "
              "validation accuracy at full length | against the baseline |",
              "|---|---|---|---|---|"]
@@ -149,8 +148,9 @@ def search_table(root: Path) -> str:
         how = ("falls behind by more than the noise" if gains[best] < -noise
                else "stays within the noise")
         verdict = (f"The best of them, {best}, {how} ({gains[best]:+.4f}; {noise_text}): the "
-                   "search does not earn its minutes on the CPU, so `tune.trials` stays 1 there.")
+                   "search does not earn its minutes on the CPU; keep `tune.trials: 1` there.")
     return "\n".join(lines + ["", verdict])
+
 
 # block name -> (file, maker); every block of these files must be made here
 FAST: dict[str, tuple[str, Callable[[Path], str]]] = {
