@@ -32,7 +32,7 @@ def search(data: dict, trials: int, p: object, bf16: bool, device: torch.device
     """The stage's search, worker 0 alone, on an in-memory study; its finished trials, minutes."""
     start = time.perf_counter()
     study = open_study(optuna.storages.InMemoryStorage(), "search-at-full-length", p.seed, 0)
-    objective = make_objective({"x": data["x"], "y": data["y"]}, data["val"],
+    objective = make_objective(data, data["val"],  # it reads data["x"] and ["y"]
                                p.tune.trial_epochs, p.tune.trial_samples, seed=p.seed,
                                shift=p.tune.shift, bf16=bf16, device=device)
     work(study, objective, trials, 0)
