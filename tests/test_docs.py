@@ -131,9 +131,9 @@ def search_run(baseline: list[float], winner: list[float]) -> dict:
 
 
 @pytest.mark.parametrize(("winner", "verdict"), [
-    ([0.9600, 0.9602], "gains +0.0019, more than the noise"),
-    ([0.9585, 0.9583], "stays within the noise (+0.0002; 0.0006"),
-    ([0.9560, 0.9562], "falls behind by more than the noise (-0.0021")])
+    ([0.9600, 0.9602], "gains +0.0019, against a noise band of 0.0006"),
+    ([0.9585, 0.9583], "stays within the noise: +0.0002, against a noise band of 0.0006"),
+    ([0.9560, 0.9562], "falls behind the baseline: -0.0021, against a noise band of 0.0006")])
 def test_the_search_verdict_follows_the_numbers(tmp_path, winner, verdict):
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
     (tmp_path / "benchmarks" / "results" / "search_full_length.json").write_text(
@@ -142,3 +142,11 @@ def test_the_search_verdict_follows_the_numbers(tmp_path, winner, verdict):
     assert verdict in text
     assert "| trial 6 | erase 0.1 | 0.4000 (1) |" in text
     assert "about 15 epochs of the runs below" in text  # 6 min at 16 / 40 min an epoch
+
+
+def test_a_pruned_trial_shows_as_pruned_not_as_a_rank(tmp_path):
+    run = search_run([0.9580, 0.9584], [0.9600, 0.9602])
+    run["full_length"]["trial 0"]["search_rank"] = None  # stopped early by the pruner
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "results" / "search_full_length.json").write_text(json.dumps(run))
+    assert "| trial 0 | (the baseline) | 0.4700 (pruned) |" in generate.search_table(tmp_path)

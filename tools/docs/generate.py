@@ -91,12 +91,26 @@ def ops_ratio(root: Path) -> str:
     return "\n".join(lines)
 
 
+def noise_band(stds: list[float]) -> tuple[float, str]:
+    """The difference below which two seed means are noise (twice the largest spread between
+    seeds), and how the docs say it."""
+    noise = 2 * max(stds)
+    return noise, f"{noise:.4f} (twice the largest spread between seeds)"
+
+
+def search_result(row: dict) -> str:
+    """A trial's validation loss in the search and its rank among the complete trials."""
+    if row["search_rank"] is None:  # pruned: its loss is from the epoch it was stopped at
+        return f"{row['search_val_loss']:.4f} (pruned)"
+    return f"{row['search_val_loss']:.4f} ({row['search_rank']})"
+
+
 def ablation_table(root: Path) -> str:
     """docs/results.md's ablation table and its reading, from benchmarks/results/ablation.json."""
     ablation = load(root, "benchmarks/results/ablation.json")
     setup, rows = ablation["setup"], ablation["val_accuracy"]
     base = rows[f"baseline (test-time views: {setup['tta']})"]
-    noise = 2 * max(r["std"] for r in rows.values())  # a difference below this is noise here
+    noise, noise_text = noise_band([r["std"] for r in rows.values()])
     lines = [f"Validation accuracy after {setup['epochs']} epochs on the training split alone "
              f"({setup['samples']} images; validation held out, the test set unread), mean ± "
              f"standard deviation over seeds {', '.join(map(str, setup['seeds']))}, about "
@@ -105,9 +119,9 @@ def ablation_table(root: Path) -> str:
     lines += [f"| {name} | {r['mean']:.4f} ± {r['std']:.4f} | {r['mean'] - base['mean']:+.4f} |"
               for name, r in rows.items()]
     matter = [name for name, r in rows.items() if abs(r["mean"] - base["mean"]) > noise]
-    lines += ["", f"Differences under {noise:.4f} (twice the largest spread between seeds) are "
-              "noise at this budget. " + (f"Further from the baseline: {', '.join(matter)}."
-                                          if matter else "No row is further from it.")]
+    further = f"Further from the baseline: {', '.join(matter)}." if matter else \
+        "No row is further from it."
+    lines += ["", f"Differences under {noise_text} are noise at this budget. {further}"]
     return "\n".join(lines)
 
 
@@ -117,7 +131,7 @@ def search_table(root: Path) -> str:
     run = load(root, "benchmarks/results/search_full_length.json")
     setup, rows = run["setup"], run["full_length"]
     base = rows["trial 0"]
-    noise = 2 * max(r["val_accuracy"]["std"] for r in rows.values())
+    noise, noise_text = noise_band([r["val_accuracy"]["std"] for r in rows.values()])
     epoch_minutes = setup["minutes_per_run"] / setup["epochs"]
     lines = [f"The search ran {setup['trials']} trials of {setup['trial_epochs']} epochs on "
              f"{setup['trial_samples']} images in {setup['search_minutes']} min, about "
@@ -134,21 +148,20 @@ def search_table(root: Path) -> str:
         what = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                          for k, v in sorted(changed.items())) or "(the baseline)"
         acc = r["val_accuracy"]
-        lines.append(f"| {name} | {what} | {r['search_val_loss']:.4f} ({r['search_rank']}) | "
+        lines.append(f"| {name} | {what} | {search_result(r)} | "
                      f"{acc['mean']:.4f} ± {acc['std']:.4f} | "
                      f"{acc['mean'] - base['val_accuracy']['mean']:+.4f} |")
     gains = {name: r["val_accuracy"]["mean"] - base["val_accuracy"]["mean"]
              for name, r in rows.items() if name != "trial 0"}
     best = max(gains, key=gains.get)
-    noise_text = f"{noise:.4f}, twice the largest spread between seeds"
+    band = f"against a noise band of {noise_text}"
     if gains[best] > noise:
-        verdict = (f"{best} gains {gains[best]:+.4f}, more than the noise ({noise_text}): the "
-                   "search earns its minutes here.")
+        verdict = (f"{best} gains {gains[best]:+.4f}, {band}: the search earns its minutes "
+                   "here.")
     else:
-        how = ("falls behind by more than the noise" if gains[best] < -noise
-               else "stays within the noise")
-        verdict = (f"The best of them, {best}, {how} ({gains[best]:+.4f}; {noise_text}): the "
-                   "search does not earn its minutes on the CPU; keep `tune.trials: 1` there.")
+        how = "falls behind the baseline" if gains[best] < -noise else "stays within the noise"
+        verdict = (f"The best of them, {best}, {how}: {gains[best]:+.4f}, {band}. The search "
+                   "does not earn its minutes on the CPU; keep `tune.trials: 1` there.")
     return "\n".join(lines + ["", verdict])
 
 
