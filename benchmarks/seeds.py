@@ -74,7 +74,7 @@ def main() -> None:
     train, val, test = (load_split(args.prepared / f"{s}.pt") for s in ("train", "val", "test"))
     _RUN.__dict__.update(
         p=p, device=device, bf16=bf16, arch=arch, config=config, splits=(train, val),
-        test=Dataset(test["x"], test["y"], 1000),
+        test=Dataset(test["x"], test["y"], 250),  # the evaluate stage's batch, same logits
         labels=test["y"].numpy().astype("int64"), jobs=args.jobs,
         threads=max(1, torch.get_num_threads() // args.jobs))
     runs = {}
