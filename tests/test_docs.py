@@ -131,7 +131,8 @@ def search_run(baseline: list[float], winner: list[float]) -> dict:
 
 
 @pytest.mark.parametrize(("winner", "verdict"), [
-    ([0.9600, 0.9602], "gains +0.0019, against a noise band of 0.0006"),
+    ([0.9600, 0.9602], "beats the baseline: +0.0019, against a noise band of 0.0006 (twice "
+                       "the largest spread between seeds). The search earns its minutes here."),
     ([0.9585, 0.9583], "stays within the noise: +0.0002, against a noise band of 0.0006"),
     ([0.9560, 0.9562], "falls behind the baseline: -0.0021, against a noise band of 0.0006")])
 def test_the_search_verdict_follows_the_numbers(tmp_path, winner, verdict):
@@ -150,3 +151,31 @@ def test_a_pruned_trial_shows_as_pruned_not_as_a_rank(tmp_path):
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
     (tmp_path / "benchmarks" / "results" / "search_full_length.json").write_text(json.dumps(run))
     assert "| trial 0 | (the baseline) | 0.4700 (pruned) |" in generate.search_table(tmp_path)
+
+
+def full_length_run(baseline: list[float], wide: list[float], minutes: float) -> dict:
+    """A benchmarks/results/full_length.json: the baseline and one variant taking `minutes`."""
+    def row(runs: list[float], changes: dict, epochs: int, took: float) -> dict:
+        return {"changes": changes, "epochs": epochs, "minutes_per_run": took,
+                "val_accuracy": {"mean": statistics.mean(runs), "std": statistics.stdev(runs),
+                                 "runs": runs}}
+    return {"setup": {"seeds": [42, 43], "samples": 48000, "tta": "shift", "jobs": 2,
+                      "threads": 1},
+            "full_length": {"baseline": row(baseline, {}, 46, 36.0),
+                            "width 24 for 27 epochs": row(wide, {"width": 24}, 27, minutes)}}
+
+
+@pytest.mark.parametrize(("wide", "minutes", "reading"), [
+    ([0.9600, 0.9602], 36.0, "beats the baseline: +0.0019, against a noise band of 0.0006 (twice "
+                             "the largest spread between seeds), in 1.00 times"),
+    ([0.9585, 0.9583], 45.0, "stays within the noise: +0.0002, against a noise band of 0.0006 "
+                             "(twice the largest spread between seeds), in 1.25 times"),
+    ([0.9555, 0.9559], 37.8, "falls behind the baseline: -0.0025, against a noise band of 0.0006 "
+                             "(twice the largest spread between seeds), in 1.05 times")])
+def test_the_full_length_reading_follows_the_numbers(tmp_path, wide, minutes, reading):
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "results" / "full_length.json").write_text(
+        json.dumps(full_length_run([0.9580, 0.9584], wide, minutes)))
+    text = generate.full_length_table(tmp_path)
+    assert f"- width 24 for 27 epochs {reading} the baseline's minutes." in text
+    assert "| baseline | 46 | 36.0 | 0.9582 ± 0.0003 | +0.0000 |" in text

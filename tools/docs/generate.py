@@ -98,6 +98,13 @@ def noise_band(stds: list[float]) -> tuple[float, str]:
     return noise, f"{noise:.4f} (twice the largest spread between seeds)"
 
 
+def standing(gain: float, noise: float) -> str:
+    """How a difference from the baseline reads against the noise band."""
+    if gain > noise:
+        return "beats the baseline"
+    return "falls behind the baseline" if gain < -noise else "stays within the noise"
+
+
 def search_result(row: dict) -> str:
     """A trial's validation loss in the search and its rank among the complete trials."""
     if row["search_rank"] is None:  # pruned: its loss is from the epoch it was stopped at
@@ -154,15 +161,40 @@ def search_table(root: Path) -> str:
     gains = {name: r["val_accuracy"]["mean"] - base["val_accuracy"]["mean"]
              for name, r in rows.items() if name != "trial 0"}
     best = max(gains, key=gains.get)
-    band = f"against a noise band of {noise_text}"
-    if gains[best] > noise:
-        verdict = (f"{best} gains {gains[best]:+.4f}, {band}: the search earns its minutes "
-                   "here.")
-    else:
-        how = "falls behind the baseline" if gains[best] < -noise else "stays within the noise"
-        verdict = (f"The best of them, {best}, {how}: {gains[best]:+.4f}, {band}. The search "
-                   "does not earn its minutes on the CPU; keep `tune.trials: 1` there.")
+    verdict = (f"The best of them, {best}, {standing(gains[best], noise)}: {gains[best]:+.4f}, "
+               f"against a noise band of {noise_text}. ")
+    verdict += ("The search earns its minutes here." if gains[best] > noise else
+                "The search does not earn its minutes on the CPU; keep `tune.trials: 1` there.")
     return "\n".join(lines + ["", verdict])
+
+
+def full_length_table(root: Path) -> str:
+    """docs/results.md's table of recipe variants at full length and what each says, from
+    benchmarks/results/full_length.json."""
+    run = load(root, "benchmarks/results/full_length.json")
+    setup, rows = run["setup"], run["full_length"]
+    base = rows["baseline"]
+    noise, noise_text = noise_band([r["val_accuracy"]["std"] for r in rows.values()])
+    lines = [f"Validation accuracy with {setup['tta']} views after training on the training "
+             f"split alone ({setup['samples']} images; validation held out, the test set "
+             f"unread), mean ± standard deviation over seeds "
+             f"{', '.join(map(str, setup['seeds']))}; {setup['jobs']} runs side by side, "
+             f"{setup['threads']} thread each (`benchmarks/full_length.py`):", "",
+             "| recipe | epochs | minutes a run | validation accuracy | against the baseline |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {name} | {r['epochs']} | {r['minutes_per_run']} | "
+              f"{r['val_accuracy']['mean']:.4f} ± {r['val_accuracy']['std']:.4f} | "
+              f"{r['val_accuracy']['mean'] - base['val_accuracy']['mean']:+.4f} |"
+              for name, r in rows.items()]
+    lines.append("")
+    for name, r in rows.items():
+        if name == "baseline":
+            continue
+        gain = r["val_accuracy"]["mean"] - base["val_accuracy"]["mean"]
+        cost = r["minutes_per_run"] / base["minutes_per_run"]
+        lines.append(f"- {name} {standing(gain, noise)}: {gain:+.4f}, against a noise band of "
+                     f"{noise_text}, in {cost:.2f} times the baseline's minutes.")
+    return "\n".join(lines)
 
 
 # block name -> (file, maker); every block of these files must be made here
@@ -172,6 +204,7 @@ FAST: dict[str, tuple[str, Callable[[Path], str]]] = {
     "ops-ratio": ("docs/gpu-and-cpu.md", ops_ratio),
     "ablation": ("docs/results.md", ablation_table),
     "search": ("docs/results.md", search_table),
+    "full-length": ("docs/results.md", full_length_table),
 }
 SLOW = {"exp-show": "docs/comparing-runs.md"}
 
