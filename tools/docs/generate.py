@@ -105,6 +105,18 @@ def standing(gain: float, noise: float) -> str:
     return "falls behind the baseline" if gain < -noise else "stays within the noise"
 
 
+def accuracy_cells(acc: dict, base: dict) -> str:
+    """A row's "mean ± standard deviation | against the baseline" table cells."""
+    return f"{acc['mean']:.4f} ± {acc['std']:.4f} | {acc['mean'] - base['mean']:+.4f}"
+
+
+def full_length_runs(root: Path, file: str) -> tuple[dict, dict, float, str]:
+    """The setup and rows of a full-length benchmark's JSON, and its noise band."""
+    run = load(root, file)
+    rows = run["full_length"]
+    return (run["setup"], rows, *noise_band([r["val_accuracy"]["std"] for r in rows.values()]))
+
+
 def search_result(row: dict) -> str:
     """A trial's validation loss in the search and its rank among the complete trials."""
     if row["search_rank"] is None:  # pruned: its loss is from the epoch it was stopped at
@@ -123,8 +135,7 @@ def ablation_table(root: Path) -> str:
              f"standard deviation over seeds {', '.join(map(str, setup['seeds']))}, about "
              f"{setup['minutes_per_run']} min a run (`benchmarks/ablation.py`):", "",
              "| recipe | validation accuracy | against the baseline |", "|---|---|---|"]
-    lines += [f"| {name} | {r['mean']:.4f} ± {r['std']:.4f} | {r['mean'] - base['mean']:+.4f} |"
-              for name, r in rows.items()]
+    lines += [f"| {name} | {accuracy_cells(r, base)} |" for name, r in rows.items()]
     matter = [name for name, r in rows.items() if abs(r["mean"] - base["mean"]) > noise]
     further = f"Further from the baseline: {', '.join(matter)}." if matter else \
         "No row is further from it."
@@ -135,10 +146,9 @@ def ablation_table(root: Path) -> str:
 def search_table(root: Path) -> str:
     """docs/results.md's search-at-full-length table and verdict, from
     benchmarks/results/search_full_length.json."""
-    run = load(root, "benchmarks/results/search_full_length.json")
-    setup, rows = run["setup"], run["full_length"]
+    setup, rows, noise, noise_text = full_length_runs(root,
+                                                      "benchmarks/results/search_full_length.json")
     base = rows["trial 0"]
-    noise, noise_text = noise_band([r["val_accuracy"]["std"] for r in rows.values()])
     epoch_minutes = setup["minutes_per_run"] / setup["epochs"]
     lines = [f"The search ran {setup['trials']} trials of {setup['trial_epochs']} epochs on "
              f"{setup['trial_samples']} images in {setup['search_minutes']} min, about "
@@ -154,10 +164,8 @@ def search_table(root: Path) -> str:
         changed = {k: v for k, v in r["params"].items() if v != base["params"].get(k)}
         what = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                          for k, v in sorted(changed.items())) or "(the baseline)"
-        acc = r["val_accuracy"]
         lines.append(f"| {name} | {what} | {search_result(r)} | "
-                     f"{acc['mean']:.4f} ± {acc['std']:.4f} | "
-                     f"{acc['mean'] - base['val_accuracy']['mean']:+.4f} |")
+                     f"{accuracy_cells(r['val_accuracy'], base['val_accuracy'])} |")
     gains = {name: r["val_accuracy"]["mean"] - base["val_accuracy"]["mean"]
              for name, r in rows.items() if name != "trial 0"}
     best = max(gains, key=gains.get)
@@ -171,10 +179,8 @@ def search_table(root: Path) -> str:
 def full_length_table(root: Path) -> str:
     """docs/results.md's table of recipe variants at full length and what each says, from
     benchmarks/results/full_length.json."""
-    run = load(root, "benchmarks/results/full_length.json")
-    setup, rows = run["setup"], run["full_length"]
+    setup, rows, noise, noise_text = full_length_runs(root, "benchmarks/results/full_length.json")
     base = rows["baseline"]
-    noise, noise_text = noise_band([r["val_accuracy"]["std"] for r in rows.values()])
     lines = [f"Validation accuracy with {setup['tta']} views after training on the training "
              f"split alone ({setup['samples']} images; validation held out, the test set "
              f"unread), mean ± standard deviation over seeds "
@@ -183,8 +189,7 @@ def full_length_table(root: Path) -> str:
              "| recipe | epochs | minutes a run | validation accuracy | against the baseline |",
              "|---|---|---|---|---|"]
     lines += [f"| {name} | {r['epochs']} | {r['minutes_per_run']} | "
-              f"{r['val_accuracy']['mean']:.4f} ± {r['val_accuracy']['std']:.4f} | "
-              f"{r['val_accuracy']['mean'] - base['val_accuracy']['mean']:+.4f} |"
+              f"{accuracy_cells(r['val_accuracy'], base['val_accuracy'])} |"
               for name, r in rows.items()]
     lines.append("")
     for name, r in rows.items():
