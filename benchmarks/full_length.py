@@ -4,15 +4,19 @@ Trains the tuned network on the training split alone (validation held out, the t
 read) with the tune stage's baseline recipe and with each variant, for tune.final_epochs unless
 the variant sets its own, per seed, and evaluates each run on the validation split with the
 stage's test-time views. With --jobs 2 the runs go side by side, a CPU core each (forked
-workers share the loaded data). Needs data/prepared (`dvc repro prepare`).
+workers share the loaded data). The runs are deterministic, so variants left out of --variants
+keep their rows from the JSON written before, if it was measured with the same setup. Needs
+data/prepared (`dvc repro prepare`).
 
-    python benchmarks/full_length.py --jobs 2     # the committed JSON: about 75 minutes
+    python benchmarks/full_length.py --jobs 2     # the committed JSON: about two hours
+    python benchmarks/full_length.py --jobs 2 --variants "23 epochs"   # keeps the other rows
     python benchmarks/full_length.py --variants baseline --epochs 1 --seeds 42 --out /tmp/f.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import statistics
 import time
@@ -31,6 +35,11 @@ VARIANTS: dict[str, tuple[dict, int | None]] = {
     # a step of width 24 took 1.7x width 16's on 2 threads (46 / 1.7 = 27 epochs); on one
     # thread it costs relatively more: the JSON keeps the minutes each variant really took
     "width 24 for 27 epochs": ({"width": 24}, 27),
+    # how accuracy grows with epochs: half the baseline's, and the most that the repro's
+    # 30-minute budget leaves room for (its other stages take about 5 minutes, and a final
+    # epoch on train + val 26 s: 46 + 8 epochs keeps a minute in hand)
+    "23 epochs": ({}, 23),
+    "54 epochs": ({}, 54),
 }
 
 _RUN = SimpleNamespace()  # what every training shares; forked workers inherit it
@@ -52,6 +61,20 @@ def train(job: tuple[str, int]) -> dict:
     return run
 
 
+def kept_rows(path: Path, setup: dict, epochs: int, final_epochs: int, rerun: list[str]) -> dict:
+    """The rows of `path` that this run keeps: variants not rerun, measured with the same setup
+    and the same changes and epochs (none if --epochs overrides them)."""
+    if epochs or not path.exists():
+        return {}
+    before = json.loads(path.read_text())
+    if before["setup"] != setup:
+        return {}
+    return {name: row for name, row in before["full_length"].items()
+            if name in VARIANTS and name not in rerun
+            and (row["changes"], row["epochs"]) == (VARIANTS[name][0],
+                                                    VARIANTS[name][1] or final_epochs)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
@@ -62,30 +85,34 @@ def main() -> None:
     parser.add_argument("--prepared", type=Path, default=Path("data/prepared"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/full_length.json"))
     args = parser.parse_args()
-    if args.epochs < 0 or args.jobs < 1 or not args.seeds or "baseline" not in args.variants:
-        parser.error("need --epochs >= 0, --jobs >= 1, a seed, and the baseline among variants")
+    if args.epochs < 0 or args.jobs < 1 or not args.seeds:
+        parser.error("need --epochs >= 0, --jobs >= 1 and a seed")
 
     p, data, bf16, precision, device = data_splits(args.params, args.prepared)
     _RUN.__dict__.update(p=p, data=data, bf16=bf16, device=device, epochs=args.epochs,
                          threads=max(1, torch.get_num_threads() // args.jobs))
+    setup = {"seeds": args.seeds, "trained_on": "train split", "evaluated_on": "val split",
+             "samples": len(data["y"]), "tta": p.tune.tta, "precision": precision,
+             "device": str(device), "jobs": args.jobs, "threads": _RUN.threads,
+             "torch": torch.__version__}
+    results = kept_rows(args.out, setup, args.epochs, p.tune.final_epochs, args.variants)
+    if "baseline" not in results and "baseline" not in args.variants:
+        parser.error(f"{args.out} has no baseline measured with this setup: add it to --variants")
     jobs = [(name, seed) for name in args.variants for seed in args.seeds]
     if args.jobs > 1:
         with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
             runs = pool.map(train, jobs, chunksize=1)
     else:
         runs = [train(job) for job in jobs]
-    results = {}
+    # minutes compare only within one invocation: the machine's speed varies between them
+    this_run = 1 + max((row["run"] for row in results.values()), default=0)
     for name in args.variants:
         mine = [r for r in runs if r["variant"] == name]
         results[name] = {"changes": VARIANTS[name][0], "epochs": mine[0]["epochs"],
+                         "run": this_run,
                          "minutes_per_run": round(statistics.mean(r["minutes"] for r in mine), 1),
                          "val_accuracy": summarise([r["val_accuracy"] for r in mine])}
-    write_json(args.out, {
-        "setup": {"seeds": args.seeds, "trained_on": "train split", "evaluated_on": "val split",
-                  "samples": len(data["y"]), "tta": p.tune.tta, "precision": precision,
-                  "device": str(device), "jobs": args.jobs, "threads": _RUN.threads,
-                  "torch": torch.__version__},
-        "full_length": results})
+    write_json(args.out, {"setup": setup, "full_length": results})
     for name, r in results.items():
         acc = r["val_accuracy"]
         print(f"{name:<28} {r['epochs']:>3} epochs {acc['mean']:.4f} ± {acc['std']:.4f} "

@@ -153,16 +153,21 @@ def test_a_pruned_trial_shows_as_pruned_not_as_a_rank(tmp_path):
     assert "| trial 0 | (the baseline) | 0.4700 (pruned) |" in generate.search_table(tmp_path)
 
 
+def full_length_row(runs: list[float], changes: dict, epochs: int, took: float,
+                    run: int = 1) -> dict:
+    """One variant of a benchmarks/results/full_length.json, timed in invocation `run`."""
+    return {"changes": changes, "epochs": epochs, "minutes_per_run": took, "run": run,
+            "val_accuracy": {"mean": statistics.mean(runs), "std": statistics.stdev(runs),
+                             "runs": runs}}
+
+
 def full_length_run(baseline: list[float], wide: list[float], minutes: float) -> dict:
     """A benchmarks/results/full_length.json: the baseline and one variant taking `minutes`."""
-    def row(runs: list[float], changes: dict, epochs: int, took: float) -> dict:
-        return {"changes": changes, "epochs": epochs, "minutes_per_run": took,
-                "val_accuracy": {"mean": statistics.mean(runs), "std": statistics.stdev(runs),
-                                 "runs": runs}}
     return {"setup": {"seeds": [42, 43], "samples": 48000, "tta": "shift", "jobs": 2,
                       "threads": 1},
-            "full_length": {"baseline": row(baseline, {}, 46, 36.0),
-                            "width 24 for 27 epochs": row(wide, {"width": 24}, 27, minutes)}}
+            "full_length": {"width 24 for 27 epochs": full_length_row(wide, {"width": 24}, 27,
+                                                                      minutes),
+                            "baseline": full_length_row(baseline, {}, 46, 36.0)}}
 
 
 @pytest.mark.parametrize(("wide", "minutes", "reading"), [
@@ -178,4 +183,20 @@ def test_the_full_length_reading_follows_the_numbers(tmp_path, wide, minutes, re
         json.dumps(full_length_run([0.9580, 0.9584], wide, minutes)))
     text = generate.full_length_table(tmp_path)
     assert f"- width 24 for 27 epochs {reading} the baseline's minutes." in text
-    assert "| baseline | 46 | 36.0 | 0.9582 ± 0.0003 | +0.0000 |" in text
+    assert "|---|\n| baseline | 46 | 1 | 36.0 | 0.9582 ± 0.0003 | +0.0000 |" in text  # first
+
+
+def test_minutes_timed_in_another_run_are_not_compared(tmp_path):
+    run = full_length_run([0.9580, 0.9584], [0.9555, 0.9559], 45.0)
+    run["full_length"]["width 24 for 27 epochs"]["run"] = 2
+    run["full_length"]["54 epochs"] = full_length_row([0.9585, 0.9587], {}, 69, 80.0, run=2)
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "results" / "full_length.json").write_text(json.dumps(run))
+    text = generate.full_length_table(tmp_path)
+    assert "- width 24 for 27 epochs falls behind the baseline: -0.0025, against a noise band " \
+           "of 0.0006 (twice the largest spread between seeds), timed in another run than the " \
+           "baseline, so its minutes are not compared." in text
+    assert "- 54 epochs stays within the noise: +0.0004, against a noise band of 0.0006 (twice " \
+           "the largest spread between seeds), in 1.50 times the baseline's epochs (timed in " \
+           "another run than the baseline, so its minutes are not compared)." in text
+    assert "| 54 epochs | 69 | 2 | 80.0 |" in text
