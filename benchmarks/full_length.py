@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import statistics
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from types import SimpleNamespace
 
 import torch
 from ablation import data_splits, summarise, train_and_validate
+from side_by_side import side_by_side, threads_each
 
 from fmnist.atomic import write_json
 from fmnist.tune.space import BASELINE
@@ -48,7 +48,6 @@ _RUN = SimpleNamespace()  # what every training shares; forked workers inherit i
 def train(job: tuple[str, int]) -> dict:
     """Train variant `name` with `seed`; its validation accuracy and minutes."""
     (name, seed), r = job, _RUN
-    torch.set_num_threads(r.threads)
     changes, epochs = VARIANTS[name]
     epochs = r.epochs or epochs or r.p.tune.final_epochs
     start = time.perf_counter()
@@ -89,21 +88,16 @@ def main() -> None:
         parser.error("need --epochs >= 0, --jobs >= 1 and a seed")
 
     p, data, bf16, precision, device = data_splits(args.params, args.prepared)
-    _RUN.__dict__.update(p=p, data=data, bf16=bf16, device=device, epochs=args.epochs,
-                         threads=max(1, torch.get_num_threads() // args.jobs))
+    _RUN.__dict__.update(p=p, data=data, bf16=bf16, device=device, epochs=args.epochs)
     setup = {"seeds": args.seeds, "trained_on": "train split", "evaluated_on": "val split",
              "samples": len(data["y"]), "tta": p.tune.tta, "precision": precision,
-             "device": str(device), "jobs": args.jobs, "threads": _RUN.threads,
+             "device": str(device), "jobs": args.jobs, "threads": threads_each(args.jobs),
              "torch": torch.__version__}
     results = kept_rows(args.out, setup, args.epochs, p.tune.final_epochs, args.variants)
     if "baseline" not in results and "baseline" not in args.variants:
         parser.error(f"{args.out} has no baseline measured with this setup: add it to --variants")
     jobs = [(name, seed) for name in args.variants for seed in args.seeds]
-    if args.jobs > 1:
-        with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
-            runs = pool.map(train, jobs, chunksize=1)
-    else:
-        runs = [train(job) for job in jobs]
+    runs = side_by_side(train, jobs, args.jobs)
     # minutes compare only within one invocation: the machine's speed varies between them
     this_run = 1 + max((row["run"] for row in results.values()), default=0)
     for name in args.variants:

@@ -16,7 +16,6 @@ data/prepared (`dvc repro prepare`); it reads the test set, so nothing here feed
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import statistics
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
+from side_by_side import side_by_side
 
 from fmnist.analysis.evaluation import classification_stats, logits_to_onehot
 from fmnist.atomic import write_json
@@ -43,7 +43,6 @@ _RUN = SimpleNamespace()  # what every training shares; forked workers inherit i
 def train_seed(seed: int) -> dict:
     """Train the chosen configuration with `seed`; its test accuracy and minutes."""
     r, start = _RUN, time.perf_counter()
-    torch.set_num_threads(r.threads)
     model = train_final(r.arch, r.config, r.p.tune.final_epochs, r.splits, r.p.tune.final_data,
                         tta=r.p.tune.tta, seed=seed, shift=r.p.tune.shift, bf16=r.bf16,
                         device=r.device, progress=r.jobs == 1)
@@ -75,18 +74,13 @@ def main() -> None:
     _RUN.__dict__.update(
         p=p, device=device, bf16=bf16, arch=arch, config=config, splits=(train, val),
         test=Dataset(test["x"], test["y"], 250),  # the evaluate stage's batch, same logits
-        labels=test["y"].numpy().astype("int64"), jobs=args.jobs,
-        threads=max(1, torch.get_num_threads() // args.jobs))
+        labels=test["y"].numpy().astype("int64"), jobs=args.jobs)
     runs = {}
     if args.reuse and p.seed in args.seeds:
         committed = read_json(args.committed)["tuned"]["test_acc"]
         runs[p.seed] = {"seed": p.seed, "test_accuracy": committed, "from": str(args.committed)}
     todo = [seed for seed in args.seeds if seed not in runs]
-    if args.jobs > 1:  # forked: the workers share the loaded data instead of pickling it
-        with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
-            runs.update(zip(todo, pool.map(train_seed, todo, chunksize=1), strict=True))
-    else:
-        runs.update((seed, train_seed(seed)) for seed in todo)
+    runs.update(zip(todo, side_by_side(train_seed, todo, args.jobs), strict=True))
     ordered = [runs[seed] for seed in args.seeds]
     accuracies = [run["test_accuracy"] for run in ordered]
     summary = {"mean": round(statistics.mean(accuracies), 5),
